@@ -1,0 +1,27 @@
+//! Command-line front end: argument parsing and the sub-commands. The only place that prints.
+
+pub mod scan;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// deepfake-guard: a self-hosted guard against deepfakes in live video calls.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse a recorded clip (anything FFmpeg reads) and report per window and in total.
+    Scan(scan::ScanArgs),
+    /// Load and check every model of the manifest (sha256, input/output names and shapes), then exit.
+    Check {
+        /// Model manifest (default: models/manifest.json of this installation).
+        #[arg(long, value_name = "MANIFEST")]
+        models: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,154 @@
+//! The model manifest (`models/manifest.json`): which file plays which role, its sha256, its interface and
+//! its preprocessing. The engine trusts nothing about a model file that the manifest does not state and the
+//! loader has not checked.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::InferenceError;
+
+/// One input or output tensor of a model. `-1` in `shape` is a dynamic dimension.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    pub shape: Vec<i64>,
+    #[serde(default = "float32")]
+    pub dtype: String,
+}
+
+fn float32() -> String {
+    "float32".into()
+}
+
+/// How to turn pixels into the model's input: `x = (pixel / 255 - mean) / std`, resized to `size` x `size`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Preprocessing {
+    pub size: u32,
+    /// `NCHW` or `NHWC`.
+    pub layout: String,
+    #[serde(default = "rgb")]
+    pub color: String,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+fn rgb() -> String {
+    "RGB".into()
+}
+
+impl Preprocessing {
+    /// True for channel-first layout.
+    pub fn nchw(&self) -> bool {
+        self.layout.eq_ignore_ascii_case("NCHW")
+    }
+}
+
+/// One model of the manifest.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ModelEntry {
+    /// File path, relative to the manifest's folder (or absolute).
+    pub file: PathBuf,
+    pub sha256: String,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+    pub preprocessing: Option<Preprocessing>,
+    #[serde(default)]
+    pub license: Option<String>,
+    #[serde(default)]
+    pub source: Option<serde_json::Value>,
+    #[serde(default)]
+    pub card: Option<PathBuf>,
+}
+
+impl ModelEntry {
+    /// The output with the given role.
+    pub fn output(&self, role: &str) -> Option<&TensorSpec> {
+        self.outputs.iter().find(|o| o.role.as_deref() == Some(role))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestFile {
+    schema: u32,
+    models: BTreeMap<String, ModelEntry>,
+}
+
+/// A parsed manifest with its location (model paths are resolved against it).
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub models: BTreeMap<String, ModelEntry>,
+}
+
+impl Manifest {
+    /// The manifest shipped with the project: `DEEPFAKE_GUARD_MODELS` if set, else `models/manifest.json` of
+    /// the repository that built this binary, else `models/manifest.json` under the current directory.
+    pub fn default_path() -> PathBuf {
+        if let Some(p) = std::env::var_os("DEEPFAKE_GUARD_MODELS") {
+            return PathBuf::from(p);
+        }
+        let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.json"));
+        if built.exists() {
+            return built;
+        }
+        PathBuf::from("models/manifest.json")
+    }
+
+    /// Read and parse a manifest.
+    pub fn load(path: &Path) -> Result<Self, InferenceError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| InferenceError::ManifestRead { path: path.to_path_buf(), source })?;
+        let file: ManifestFile = serde_json::from_str(&text)
+            .map_err(|source| InferenceError::ManifestParse { path: path.to_path_buf(), source })?;
+        if file.schema != 1 {
+            let source = <serde_json::Error as serde::de::Error>::custom(format!(
+                "unsupported manifest schema {} (this build reads schema 1)",
+                file.schema
+            ));
+            return Err(InferenceError::ManifestParse { path: path.to_path_buf(), source });
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Self { path: path.to_path_buf(), dir, models: file.models })
+    }
+
+    /// The entry for `role`, or an error naming the manifest.
+    pub fn entry(&self, role: &str) -> Result<&ModelEntry, InferenceError> {
+        self.models
+            .get(role)
+            .ok_or_else(|| InferenceError::MissingRole { manifest: self.path.clone(), role: role.into() })
+    }
+
+    /// Absolute-or-relative path of an entry's file.
+    pub fn file_path(&self, entry: &ModelEntry) -> PathBuf {
+        if entry.file.is_absolute() { entry.file.clone() } else { self.dir.join(&entry.file) }
+    }
+
+    /// Read the model file of `role` and check its sha256 against the manifest.
+    pub fn read_verified(&self, role: &str) -> Result<(PathBuf, Vec<u8>), InferenceError> {
+        let entry = self.entry(role)?;
+        let file = self.file_path(entry);
+        if !file.exists() {
+            return Err(InferenceError::ModelFileMissing { role: role.into(), file });
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&file)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|source| InferenceError::ModelRead { file: file.clone(), source })?;
+        let actual = hex(&Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(entry.sha256.trim()) {
+            return Err(InferenceError::ChecksumMismatch { file, expected: entry.sha256.clone(), actual });
+        }
+        Ok((file, bytes))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,50 @@
+//! # deepfake-guard
+//!
+//! A bot that joins a video call as one more participant, watches and listens to everyone else, and tells
+//! the call when a face or a voice is not real. This crate holds the engine and the bot.
+//!
+//! ## Data flow (one arrow = one owner hand-off)
+//!
+//! ```text
+//!  input                     media::file (FFmpeg: any file)         [live: sfu/ + media/ in a later issue]
+//!    -> decoded frames       analysis::frame::{VideoFrame (I420), AudioChunk (16 kHz mono)} + media timestamps
+//!  analysis (sans-IO, one Analyzer per participant, no clocks, no I/O)
+//!    -> face                 analysis::face    BlazeFace every few frames, landmarks track in between
+//!    -> crop                 analysis::crop    eye-aligned square crops sampled straight from I420
+//!    -> lips                 FaceMesh (468 points) -> mouth opening / width / velocity
+//!    -> spatial              backbone (EfficientNet-Lite0 by default) -> embedding
+//!    -> audio                analysis::audio   log-mel, envelope, onsets on the video frame clock
+//!    -> detectors            plugin-api `Detector`s; built in: analysis::lipsync (offset + confidence)
+//!    -> window reports       analysis::Output::Window, polled by the caller
+//!  inference                 inference::{Manifest, Models}: one ONNX Runtime env, models checked at load
+//!  cli                       `deepfake-guard scan` prints the reports (text or JSON lines)
+//! ```
+//!
+//! ## The run loop
+//!
+//! ```no_run
+//! use deepfake_guard::analysis::{Analyzer, AnalyzerConfig, Output};
+//! use deepfake_guard::inference::{Manifest, Models};
+//! use deepfake_guard::media::file::{FileSource, MediaEvent};
+//! # fn main() -> anyhow::Result<()> {
+//! let manifest = Manifest::load(&Manifest::default_path())?;
+//! let mut models = Models::load(&manifest)?;
+//! let mut analyzer = Analyzer::new(AnalyzerConfig::default(), &models);
+//! let mut source = FileSource::open("clip.mp4".as_ref(), None)?;
+//! while let Some(event) = source.next_event()? {
+//!     match event {
+//!         MediaEvent::Audio(chunk) => analyzer.push_audio(chunk),
+//!         MediaEvent::Video(frame) => analyzer.push_video(frame, &mut models)?,
+//!     }
+//!     while let Some(Output::Window(w)) = analyzer.poll_output() {
+//!         println!("{:?}", w.sync);
+//!     }
+//! }
+//! analyzer.finish();
+//! # Ok(()) }
+//! ```
+
+pub mod analysis;
+pub mod cli;
+pub mod inference;
+pub mod media;

@@ -1,0 +1,80 @@
+//! The classical lip-sync estimator on synthetic feature streams (no models): it finds a known lag with the
+//! right sign, and declines to guess without speech or without mouth motion.
+
+use deepfake_guard::analysis::lipsync::{LipSync, LipSyncConfig};
+use deepfake_guard_plugin_api::{AudioFeatures, Detector, FaceFeatures, FrameFeatures, Window};
+
+const FRAME_US: i64 = 40_000;
+
+/// A speech-like envelope: syllables of random length and loudness separated by short gaps (deterministic).
+fn envelope(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    let mut rnd = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % 1000) as f32 / 1000.0
+    };
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let len = 3 + (rnd() * 6.0) as usize;
+        let amp = 0.3 + rnd();
+        for i in 0..len {
+            v.push(amp * (std::f32::consts::PI * (i as f32 + 0.5) / len as f32).sin());
+        }
+        for _ in 0..(1 + (rnd() * 3.0) as usize) {
+            v.push(0.0);
+        }
+    }
+    v.truncate(n);
+    v
+}
+
+/// Feed `n` frames where the mouth follows `env` and the audio is `env` delayed by `lag` frames.
+fn run(lag: isize, lips_move: bool, speech: bool) -> LipSync {
+    let n = 400;
+    let env = envelope(n + 64, 7);
+    let mut sync = LipSync::new(LipSyncConfig::default());
+    let landmarks = [[0.0f32; 3]; 468];
+    for i in 0..n {
+        let mouth = if lips_move { 0.05 + 0.3 * env[i + 32] } else { 0.05 };
+        let a = if speech { env[(i as isize + 32 - lag) as usize] } else { 0.0 };
+        let level = if a > 0.01 { 20.0 * a.log10() } else { -60.0 };
+        let mel = [0.0f32; 24];
+        let face = FaceFeatures::new([0.0; 4], 1.0, 60.0, &landmarks, mouth, 0.5, 0.0, None);
+        let audio = AudioFeatures::new(true, level, a, 0.0, &mel);
+        sync.observe(&FrameFeatures::new(i as i64 * FRAME_US, 1, Some(face), audio));
+        let t = (i as i64 + 1) * FRAME_US;
+        if t % 1_600_000 == 0 && t >= 3_200_000 {
+            sync.assess(Window { start_us: t - 3_200_000, end_us: t });
+        }
+    }
+    sync
+}
+
+#[test]
+fn finds_audio_that_comes_late() {
+    let est = run(5, true, true).overall().expect("an estimate");
+    assert!((est.offset_ms - 200.0).abs() < 20.0, "offset {est:?}");
+    assert!(est.confidence > 0.3, "{est:?}");
+}
+
+#[test]
+fn finds_audio_that_comes_early() {
+    let est = run(-7, true, true).overall().expect("an estimate");
+    assert!((est.offset_ms + 280.0).abs() < 20.0, "offset {est:?}");
+}
+
+#[test]
+fn in_sync_is_zero() {
+    let s = run(0, true, true);
+    let est = s.overall().expect("an estimate");
+    assert!(est.offset_ms.abs() < 20.0, "offset {est:?}");
+    assert!(s.last().is_some_and(|w| w.offset_ms.abs() < 20.0));
+}
+
+#[test]
+fn no_estimate_without_speech_or_without_mouth_motion() {
+    assert!(run(0, true, false).overall().is_none(), "silence must not give an offset");
+    assert!(run(0, false, true).overall().is_none(), "a still mouth must not give an offset");
+}
