@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -14,7 +15,7 @@ from . import encode as E
 from . import face as F
 from . import render as R
 from . import speech as S
-from .texts import SENTENCES, VOICES
+from .texts import FILLERS, SENTENCES, VOICES
 
 PAD_MIN = 0.30          # s of silence at least at each end of both streams
 DEFAULT_PAD = 0.50      # s at each end when --seconds is not given
@@ -155,36 +156,57 @@ def motion_tracks(v, n, fps, rng_seed):
 
 
 def plan_speech(a, v, log):
-    """Chooses and synthesises the sentences; returns (content samples, sentences with offsets, seconds)."""
+    """Chooses and synthesises the sentences; returns (normalised content samples, sentences with offsets)."""
     vary = not a.no_vary
     r = rng_for(a.seed, "text")
-    if a.text is not None:
-        first = a.text.strip()
-    elif a.text_id is not None:
-        first = SENTENCES[a.text_id]
-    else:
-        first = SENTENCES[int(r.integers(len(SENTENCES)))] if vary else SENTENCES[0]
     say = lambda txt: S.synth(txt, v["voice"], v["wpm"], v["pitch"])  # noqa: E731
     pause = lambda: float(r.uniform(0.25, 0.8)) if vary else 0.45  # noqa: E731
-    parts = [(first, say(first))]
-    gaps = []
+    est = lambda txt: len(txt.split()) * 60.0 / v["wpm"]  # noqa: E731  (about 60/wpm s a word)
     off = abs(a.offset_ms) / 1000.0
-    if a.seconds is None:
-        avail = None
+    avail = None if a.seconds is None else a.seconds - 2 * PAD_MIN - off
+    if a.text is not None or a.text_id is not None:
+        first = a.text.strip() if a.text is not None else SENTENCES[a.text_id]
+        x = say(first)
+        if avail is not None and len(x) / S.SR > avail:
+            print(f"talkgen: the text needs {len(x) / S.SR:.2f} s of speech but --seconds {a.seconds} leaves "
+                  f"{max(avail, 0):.2f} s ({PAD_MIN} s silence at each end + |offset| {off:.2f} s): "
+                  f"raise --seconds or shorten the text", file=sys.stderr)
+            raise SystemExit(2)
     else:
-        avail = a.seconds - 2 * PAD_MIN - off
-        need = len(parts[0][1]) / S.SR
-        if need > avail:
-            raise SystemExit(f"talkgen: the text needs {need:.2f} s of speech but --seconds {a.seconds} leaves "
-                             f"{max(avail, 0):.2f} s ({PAD_MIN} s silence at each end + |offset| {off:.2f} s): "
-                             f"raise --seconds or shorten the text")
+        # seed's choice; with --seconds, the first (in seeded order) that fits, then the short fillers
+        order = [int(i) for i in r.permutation(len(SENTENCES))] if vary else list(range(len(SENTENCES)))
+        cands = [SENTENCES[i] for i in order] + [FILLERS[int(i)] for i in r.permutation(len(FILLERS))]
+        first = x = None
+        for txt in cands:
+            if avail is not None and est(txt) > avail * 1.1:
+                continue
+            y = say(txt)
+            if avail is None or len(y) / S.SR <= avail:
+                first, x = txt, y
+                break
+        if first is None:
+            print(f"talkgen: --seconds {a.seconds} leaves {max(avail, 0):.2f} s for speech (after {PAD_MIN} s "
+                  f"of silence at each end and |offset| {off:.2f} s): too short for any built-in text",
+                  file=sys.stderr)
+            raise SystemExit(2)
+    parts = [(first, x)]
+    gaps = []
+    if avail is not None:
         if not a.no_fill:
+            pool = SENTENCES + FILLERS
             order = [int(i) for i in r.permutation(len(SENTENCES)) if SENTENCES[int(i)] != first]
+            order += [len(SENTENCES) + int(i) for i in r.permutation(len(FILLERS)) if FILLERS[int(i)] != first]
             used = sum(len(p[1]) for p in parts) / S.SR
             tries = 0
-            while order and tries < 8 and avail - used > 1.0:
+            while order and tries < 6 and avail - used > 1.0:
                 gap = pause()
-                txt = SENTENCES[order.pop(0)]
+                room = avail - used - gap
+                # estimate before synthesising: about 60/wpm seconds a word
+                fits = [i for i in order if est(pool[i]) <= room * 1.1]
+                if not fits:
+                    break
+                order.remove(fits[0])
+                txt = pool[fits[0]]
                 x = say(txt)
                 tries += 1
                 if used + gap + len(x) / S.SR <= avail:
@@ -220,6 +242,7 @@ def room_tone(n, dbfs, rng):
 
 def main(argv=None):
     a = parse(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # quiet when piped into head
     if a.list_texts:
         for i, s in enumerate(SENTENCES):
             print(f"{i:2d}  {s}")
@@ -279,8 +302,7 @@ def main(argv=None):
                                                 v["light"]["flicker_amp"], 0.1, 1.0)
     if v["bg"]["kind"] != "extend":
         # drawn on the whole canvas (which covers the frame under any motion): size it like Scene does
-        reach = 0.5 * np.hypot(W, H) / v["scale_min"] + 0.05 * max(W, H) / v["scale_min"] + 8
-        side = int(np.ceil(2 * reach))
+        side = int(np.ceil(2 * R.canvas_reach(v, W, H)))
         v["bg_img"], binfo = R.make_background(side, side, rng_for(a.seed, "bgimg"), v["bg"]["kind"],
                                                not a.no_vary)
         v["bg"].update(binfo)

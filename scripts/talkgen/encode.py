@@ -28,7 +28,7 @@ def output_args(path, crf, fps, threads=2):
         # libvpx's -crf is on a 4..63 scale; x264's 20..32 maps to about 10..38
         vcrf = int(round(10 + (crf - 20) * 28 / 12))
         v = ["-c:v", "libvpx", "-crf", str(max(4, min(63, vcrf))), "-b:v", "2M", "-deadline", "good",
-             "-cpu-used", "4", "-threads", str(threads), "-auto-alt-ref", "0"]
+             "-cpu-used", "8", "-threads", str(threads), "-auto-alt-ref", "0"]
         a = ["-c:a", "libopus", "-b:a", "64k"]
     else:
         v = ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", str(threads),

@@ -59,15 +59,19 @@ def resolve_face(face_id=None, image_path=None):
 
 
 def find_models(models_dir=None):
-    """Finds the two ONNX files: --models, $TALKGEN_MODELS, then <repo>/models."""
-    cands = [d for d in (models_dir, os.environ.get("TALKGEN_MODELS"), os.path.join(ROOT, "models")) if d]
-    for d in cands:
-        if os.path.exists(os.path.join(d, BLAZEFACE)) and os.path.exists(os.path.join(d, FACEMESH)):
-            return os.path.join(d, BLAZEFACE), os.path.join(d, FACEMESH)
-    raise FaceError(f"face models not found: need {BLAZEFACE} and {FACEMESH} in one of: "
-                    + ", ".join(cands)
-                    + ". Run the project's setup (scripts/setup.sh) to put them in models/, "
-                      "or pass --models DIR / set TALKGEN_MODELS=DIR")
+    """Finds the two ONNX files in --models DIR, else $TALKGEN_MODELS, else <repo>/models (the first given wins)."""
+    if models_dir:
+        d, how = models_dir, "--models"
+    elif os.environ.get("TALKGEN_MODELS"):
+        d, how = os.environ["TALKGEN_MODELS"], "$TALKGEN_MODELS"
+    else:
+        d, how = os.path.join(ROOT, "models"), "the repository's models/"
+    missing = [f for f in (BLAZEFACE, FACEMESH) if not os.path.isfile(os.path.join(d, f))]
+    if missing:
+        raise FaceError(f"face model(s) missing: {', '.join(os.path.join(d, f) for f in missing)} (looked in {how}). "
+                        "They ship in the repository's models/ folder (git checkout / scripts/setup.sh); "
+                        "or point --models DIR or TALKGEN_MODELS=DIR at a folder holding both files")
+    return os.path.join(d, BLAZEFACE), os.path.join(d, FACEMESH)
 
 
 def _session(path):

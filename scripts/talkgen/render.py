@@ -190,6 +190,14 @@ def lighting_lut(gain, gamma, temp):
     return np.clip(np.round(y[:, None] * mul[None, :] * 255), 0, 255).astype(np.uint8).reshape(256, 1, 3)
 
 
+def canvas_reach(v, W, H):
+    """Half-size of the square canvas around the face centre that covers the output frame under any motion."""
+    cx, cy = v["face_centre"]
+    corner = max(np.hypot(x - cx, y - cy) for x in (0, W) for y in (0, H))
+    move = v["motion_amp"]["trans_frac"] * W * 1.25
+    return (corner + move) / v["scale_min"] + 16
+
+
 class Scene:
     """The photo, prescaled so the face has the wanted width, on a canvas large enough to fill the output
     under any motion (the rest filled by a generated background or by the photo's own edges, blurred);
@@ -209,8 +217,7 @@ class Scene:
         lm2[:, 1] = (lm[:, 1] + 0.5) * sy - 0.5
         centre = lm2[:, :2].mean(0)
         # canvas = the part of the plane that can reach the output frame under any motion
-        smin = v["scale_min"]
-        reach = 0.5 * np.hypot(W, H) / smin + 0.05 * max(W, H) / smin + 8
+        reach = canvas_reach(v, W, H)
         cx0 = int(np.floor(centre[0] - reach))
         cy0 = int(np.floor(centre[1] - reach))
         cw = ch = int(np.ceil(2 * reach))
@@ -219,13 +226,20 @@ class Scene:
         ix1, iy1 = min(cw, px0 + nw), min(ch, py0 + nh)
         sub = arr[iy0 - py0:iy1 - py0, ix0 - px0:ix1 - px0]
         if v["bg"]["kind"] == "extend":
-            # extend the photo by its edge pixels, more blurred with distance from the photo
+            # extend the photo by repeating its edge pixels, more and more blurred with the distance
+            # from the photo (like an out-of-focus background)
             ext = cv2.copyMakeBorder(sub, iy0, ch - iy1, ix0, cw - ix1, cv2.BORDER_REPLICATE)
-            blur = cv2.GaussianBlur(ext, (0, 0), v["bg"]["blur_px"])
+            bp = v["bg"]["blur_px"]
+            b1 = cv2.GaussianBlur(ext, (0, 0), bp).astype(np.float32)
+            small = cv2.resize(ext, (max(1, cw // 8), max(1, ch // 8)), interpolation=cv2.INTER_AREA)
+            b2 = cv2.resize(cv2.GaussianBlur(small, (0, 0), max(2.0, 5 * bp / 8)), (cw, ch),
+                            interpolation=cv2.INTER_CUBIC).astype(np.float32)
             yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
             dist = np.maximum(np.maximum(ix0 - xx, xx - (ix1 - 1)), np.maximum(iy0 - yy, yy - (iy1 - 1)))
-            wgt = np.clip(dist / 16.0, 0, 1)[..., None]
-            canvas = (ext * (1 - wgt) + blur * wgt + 0.5).astype(np.uint8)
+            w1 = np.clip(dist / 16.0, 0, 1)[..., None]
+            w2 = np.clip((dist - 20) / 80.0, 0, 1)[..., None]
+            far = b1 * (1 - w2) + b2 * w2
+            canvas = np.clip(ext * (1 - w1) + far * w1 + 0.5, 0, 255).astype(np.uint8)
         else:
             canvas = v["bg_img"].copy()
             feather = max(2.0, v["bg"].get("feather_px", 6))

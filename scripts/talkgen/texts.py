@@ -46,3 +46,9 @@ VOICES = [
     "en-029+m2", "en-us-nyc+m5",
     "en+m3", "en+f3",
 ]
+
+# Short phrases that fill the remaining time of a --seconds clip when no full sentence fits.
+FILLERS = [
+    "Okay.", "Right, thanks.", "Yes, exactly.", "Hmm, let me think.", "Sure.", "Got it.",
+    "No problem.", "Good point.", "Sounds good to me.", "Agreed.", "One second.", "Thank you.",
+]

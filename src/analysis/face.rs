@@ -143,6 +143,9 @@ pub mod mesh {
     /// Inner lip midpoints, upper and lower: their distance is the mouth opening.
     pub const UPPER_LIP_INNER: usize = 13;
     pub const LOWER_LIP_INNER: usize = 14;
+    /// Pairs of inner-lip points (upper, lower) across the mouth: centre and both sides. The mean of their
+    /// distances is the mouth opening (steadier than one pair).
+    pub const INNER_LIP_PAIRS: [(usize, usize); 3] = [(13, 14), (82, 87), (312, 317)];
     /// Mouth corners.
     pub const MOUTH_RIGHT: usize = 61;
     pub const MOUTH_LEFT: usize = 291;

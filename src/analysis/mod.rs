@@ -14,4 +14,4 @@ pub mod frame;
 pub mod lipsync;
 pub mod participant;
 
-pub use participant::{AnalysisError, Analyzer, AnalyzerConfig, Output, Summary, WindowReport};
+pub use participant::{AnalysisError, Analyzer, AnalyzerConfig, FrameReport, Output, Summary, WindowReport};

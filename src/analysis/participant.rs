@@ -32,6 +32,8 @@ pub struct AnalyzerConfig {
     /// How far video may run ahead of audio before frames are analysed as having no audio.
     pub audio_wait_us: i64,
     pub lipsync: LipSyncConfig,
+    /// Also emit one [`Output::Frame`] per analysed frame.
+    pub frame_reports: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -46,6 +48,7 @@ impl Default for AnalyzerConfig {
             expect_audio: true,
             audio_wait_us: 1_000_000,
             lipsync: LipSyncConfig::default(),
+            frame_reports: false,
         }
     }
 }
@@ -82,6 +85,19 @@ impl WindowReport {
 #[derive(Clone, Debug)]
 pub enum Output {
     Window(WindowReport),
+    /// Per-frame measurements, only when [`AnalyzerConfig::frame_reports`] is on (for debugging and research).
+    Frame(FrameReport),
+}
+
+/// One analysed frame's measurements.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameReport {
+    pub pts_us: i64,
+    pub faces: u32,
+    pub mouth_open: Option<f32>,
+    pub mouth_width: Option<f32>,
+    pub audio_level_db: Option<f32>,
+    pub audio_envelope: Option<f32>,
 }
 
 /// Totals over everything analysed so far.
@@ -265,16 +281,15 @@ impl Analyzer {
             let raw = models.detector.run(&self.tensor)?;
             self.decoder.decode(&raw.scores, &raw.boxes, &roi, &mut self.detections);
             self.last_faces = self.detections.len() as u32;
-            // Keep following the tracked face if a detection overlaps it; else take the largest face.
-            let chosen = match self.track {
-                Some(t) => self
-                    .detections
+            // The detector's eye-aligned box re-anchors the crop (landmark tracking alone can drift); the
+            // face nearest the tracked one is kept, else the largest.
+            let nearest = self.track.and_then(|t| {
+                self.detections
                     .iter()
-                    .min_by(|a, b| dist2(a, &t).total_cmp(&dist2(b, &t)))
                     .filter(|d| dist2(d, &t).sqrt() < t.size * 0.5)
-                    .or_else(|| self.detections.iter().max_by(|a, b| a.area().total_cmp(&b.area()))),
-                None => self.detections.iter().max_by(|a, b| a.area().total_cmp(&b.area())),
-            };
+                    .min_by(|a, b| dist2(a, &t).total_cmp(&dist2(b, &t)))
+            });
+            let chosen = nearest.or_else(|| self.detections.iter().max_by(|a, b| a.area().total_cmp(&b.area())));
             self.track = chosen.map(|d| d.roi(1.5));
         }
         self.since_detect += 1;
@@ -299,7 +314,8 @@ impl Analyzer {
         let p = &out.landmarks;
         let d = |a: usize, b: usize| ((p[a][0] - p[b][0]).powi(2) + (p[a][1] - p[b][1]).powi(2)).sqrt();
         let face_size = d(mesh::RIGHT_EYE_OUTER, mesh::LEFT_EYE_OUTER).max(1.0);
-        let mouth_open = d(mesh::UPPER_LIP_INNER, mesh::LOWER_LIP_INNER) / face_size;
+        let mouth_open = mesh::INNER_LIP_PAIRS.iter().map(|&(a, b)| d(a, b)).sum::<f32>()
+            / (mesh::INNER_LIP_PAIRS.len() as f32 * face_size);
         out.mouth_width = d(mesh::MOUTH_RIGHT, mesh::MOUTH_LEFT) / face_size;
         out.mouth_velocity = match self.last_mouth {
             Some((t, m)) if frame.pts_us > t => (mouth_open - m) * 1e6 / (frame.pts_us - t) as f32,
@@ -317,8 +333,10 @@ impl Analyzer {
             y1 = y1.max(q[1]);
         }
         out.bbox = [x0, y0, x1, y1];
-        // The next frame's crop follows the landmarks.
-        let next = roi_from_landmarks(p, 1.5);
+        // The next frame's crop follows the landmarks, with hysteresis: a crop that moves by less than the
+        // landmarks' own jitter stays put, so a still face is measured on a still crop.
+        let fresh = roi_from_landmarks(p, 1.5);
+        let next = if roi_close(&roi, &fresh) { roi } else { fresh };
         self.track = Some(next);
         // Spatial embedding of the aligned face crop.
         out.has_embedding = false;
@@ -375,6 +393,16 @@ impl Analyzer {
         self.lipsync.observe(&features);
         for d in &mut self.detectors {
             d.observe(&features);
+        }
+        if self.cfg.frame_reports {
+            self.outputs.push_back(Output::Frame(FrameReport {
+                pts_us: rec.pts_us,
+                faces: rec.faces,
+                mouth_open: rec.face.as_ref().map(|f| f.mouth_open),
+                mouth_width: rec.face.as_ref().map(|f| f.mouth_width),
+                audio_level_db: audio.present.then_some(audio.level_db),
+                audio_envelope: audio.present.then_some(audio.envelope),
+            }));
         }
         self.summary.face_frames += rec.face.is_some() as u64;
         self.summary.audio_frames += audio.present as u64;
@@ -467,6 +495,15 @@ impl Analyzer {
         }
         s
     }
+}
+
+/// Whether two ROIs differ by less than landmark jitter (1% of the size in position or size, 3 degrees).
+fn roi_close(a: &Roi, b: &Roi) -> bool {
+    let tol = 0.01 * a.size;
+    (a.cx - b.cx).abs() < tol
+        && (a.cy - b.cy).abs() < tol
+        && (a.size - b.size).abs() < tol
+        && (a.angle - b.angle).abs() < 3f32.to_radians()
 }
 
 fn dist2(d: &Detection, roi: &Roi) -> f32 {

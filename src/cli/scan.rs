@@ -34,6 +34,9 @@ pub struct ScanArgs {
     /// Analysis window in milliseconds.
     #[arg(long, default_value_t = 3200, value_parser = clap::value_parser!(u32).range(500..=60000))]
     pub window_ms: u32,
+    /// Also print one line per analysed frame (mouth opening, audio level): for debugging and research.
+    #[arg(long)]
+    pub frames: bool,
     /// Hop between windows in milliseconds (<= window).
     #[arg(long, default_value_t = 1600, value_parser = clap::value_parser!(u32).range(100..=60000))]
     pub hop_ms: u32,
@@ -54,6 +57,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
         window_us: args.window_ms as i64 * 1000,
         hop_us: args.hop_ms as i64 * 1000,
         expect_audio: info.has_audio,
+        frame_reports: args.frames,
         ..AnalyzerConfig::default()
     };
     let mut analyzer = Analyzer::new(cfg, &models);
@@ -112,7 +116,21 @@ fn round3(x: f32) -> f64 {
 }
 
 fn print_output(out: &mut impl Write, output: &Output, json: bool) -> std::io::Result<()> {
-    let Output::Window(w) = output;
+    let w = match output {
+        Output::Window(w) => w,
+        Output::Frame(f) => {
+            let v = json!({
+                "type": "frame",
+                "pts_ms": f.pts_us as f64 / 1000.0,
+                "faces": f.faces,
+                "mouth_open": f.mouth_open.map(round3),
+                "mouth_width": f.mouth_width.map(round3),
+                "audio_level_db": f.audio_level_db.map(|d| (d as f64 * 10.0).round() / 10.0),
+                "audio_envelope": f.audio_envelope.map(|e| e as f64),
+            });
+            return if json { writeln!(out, "{v}") } else { writeln!(out, "  frame {v}") };
+        }
+    };
     if json {
         writeln!(out, "{}", window_json(w))
     } else {
@@ -167,10 +185,13 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
     } else {
         writeln!(out, "summary: {} frames, {} analysed, face in {:.0}% of them, {} windows, {} decode errors", s.frames, s.analysed_frames, 100.0 * s.face_ratio(), s.windows, decode_errors)?;
         match s.sync {
+            Some(e) if e.offset_ms.abs() < 20.0 => {
+                writeln!(out, "lip sync: in sync ({:+.0} ms, confidence {:.2})", e.offset_ms, e.confidence)
+            }
             Some(e) => writeln!(
                 out,
                 "lip sync: audio {} by {:.0} ms (confidence {:.2})",
-                if e.offset_ms >= 0.0 { "late" } else { "early" },
+                if e.offset_ms > 0.0 { "late" } else { "early" },
                 e.offset_ms.abs(),
                 e.confidence
             ),
