@@ -34,8 +34,8 @@ pub enum InferenceError {
     /// The file's sha256 differs from the manifest: altered, truncated or swapped without updating the manifest.
     #[error(
         "model file {file} does not match the manifest (sha256 {actual}, manifest says {expected}): the file was \
-         altered or replaced; restore it with `git checkout -- models/`, or if you replaced it on purpose, update \
-         its entry in the manifest (`python3 models/tools/make_manifest.py`)"
+         altered or replaced; restore it with `git checkout -- models/`, or if you replaced it on purpose, put \
+         its sha256 into its entry of the manifest"
     )]
     ChecksumMismatch { file: PathBuf, expected: String, actual: String },
     /// ONNX Runtime refused the file.
