@@ -30,7 +30,8 @@ struct Player {
     path: PathBuf,
     src: FileSource,
     analyzer: Analyzer,
-    /// Video frames analysed since the file was (re)opened.
+    /// Video frames in the clip, and those analysed since the file was (re)opened.
+    clip_frames: u64,
     frames: u64,
     total_frames: u64,
     detections: u64,
@@ -38,9 +39,15 @@ struct Player {
 
 impl Player {
     fn open(path: PathBuf, models: &Models) -> Self {
+        let mut src = FileSource::open(&path, None).unwrap_or_else(|e| panic!("{e}"));
+        let mut clip_frames = 0;
+        while let Some(ev) = src.next_event().unwrap_or_else(|e| panic!("{e}")) {
+            clip_frames += matches!(ev, MediaEvent::Video(_)) as u64;
+        }
+        assert!(clip_frames >= BLOCK, "{}: too few frames for a detection cycle", path.display());
         let src = FileSource::open(&path, None).unwrap_or_else(|e| panic!("{e}"));
         let analyzer = Analyzer::new(AnalyzerConfig::default(), models);
-        Self { path, src, analyzer, frames: 0, total_frames: 0, detections: 0 }
+        Self { path, src, analyzer, clip_frames, frames: 0, total_frames: 0, detections: 0 }
     }
 
     /// Restart at the top of the clip (untimed).
@@ -81,25 +88,15 @@ fn per_frame(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    // A whole block must fit before the end of the clip (200 frames = 20 blocks).
-                    let t = Instant::now();
-                    let mut n = 0;
-                    while n < BLOCK {
-                        if player.frame(&mut models) {
-                            n += 1;
-                        } else {
-                            // End of the clip inside a block cannot happen with 200 frames; restart cleanly.
-                            player.rewind(&models);
-                            n = 0;
-                            break;
-                        }
-                    }
-                    if n == BLOCK {
-                        total += t.elapsed();
-                    }
-                    if player.frames >= 200 {
+                    // Whole blocks only: rewind (untimed) when the rest of the clip is shorter than a block.
+                    if player.frames + BLOCK > player.clip_frames {
                         player.rewind(&models);
                     }
+                    let t = Instant::now();
+                    for _ in 0..BLOCK {
+                        assert!(player.frame(&mut models), "the clip ended earlier than counted");
+                    }
+                    total += t.elapsed();
                 }
                 total / BLOCK as u32
             });

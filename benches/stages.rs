@@ -44,8 +44,8 @@ fn face_rois(models: &mut Models, decoded: &Decoded) -> FaceRois {
     let mut tensor = Vec::new();
     let roi = Roi::whole(img.width, img.height);
     sample_roi(&img, &roi, &Normalize::from_preprocessing(&models.detector.pre), &mut tensor);
-    let raw = models.detector.run(&tensor).expect("BlazeFace run");
     let mut dec = BlazeFaceDecoder::new(models.detector.pre.size);
+    let raw = models.detector.run(&tensor).expect("BlazeFace run");
     let mut dets = Vec::new();
     dec.decode(&raw.scores, &raw.boxes, &roi, &mut dets);
     let detection = *dets.first().expect("the bench clip's first frame shows a face");
