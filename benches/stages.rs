@@ -121,6 +121,21 @@ fn bench_crop(c: &mut Criterion, models: &Models, decoded: &Decoded, rois: &Face
             })
         });
     }
+    // The sampler takes ceil(roi / out) x ceil(roi / out) taps per output pixel (at most 4 x 4): the cost of a
+    // 192 crop grows with the face's size in the frame. Same face, ROI of 1x to 4x the output size.
+    let norm = Normalize::from_preprocessing(&models.landmarks.pre);
+    let mut out = Vec::new();
+    for taps in 1..=4u32 {
+        let roi = Roi { size: (norm.size() * taps) as f32, ..rois.landmarks };
+        let mut i = 0;
+        g.bench_function(format!("face_192_taps_{taps}x{taps}"), |b| {
+            b.iter(|| {
+                i += 1;
+                sample_roi(&decoded.image(i), black_box(&roi), &norm, &mut out);
+                black_box(out[0])
+            })
+        });
+    }
     g.finish();
 }
 
@@ -252,7 +267,9 @@ fn frame_reports(models: &mut Models, clip: Clip) -> Vec<deepfake_guard::analysi
 
 fn observe_all(ls: &mut LipSync, reports: &[deepfake_guard::analysis::FrameReport]) {
     for r in reports {
-        let face = r.mouth_open.map(|m| FaceFeatures::new([0.0; 4], 1.0, 100.0, &[], m, r.mouth_width.unwrap_or(0.0), 0.0, None));
+        let face = r
+            .mouth_open
+            .map(|m| FaceFeatures::new([0.0; 4], 1.0, 100.0, &[], m, r.mouth_width.unwrap_or(0.0), 0.0, None));
         let audio = match (r.audio_level_db, r.audio_envelope) {
             (Some(db), Some(env)) => AudioFeatures::new(true, db, env, 0.0, &[]),
             _ => AudioFeatures::absent(),
@@ -280,7 +297,8 @@ fn bench_lipsync(c: &mut Criterion, models: &mut Models) {
     );
     g.bench_function("assess_3.2s_window", |b| b.iter(|| black_box(ls.assess(black_box(window)))));
     // Fresh estimator: observe the window and the 20 frames (800 ms of lag) before it, then assess.
-    let span: Vec<_> = reports.iter().filter(|r| r.pts_us >= start - 800_000 && r.pts_us < window.end_us).copied().collect();
+    let span: Vec<_> =
+        reports.iter().filter(|r| r.pts_us >= start - 800_000 && r.pts_us < window.end_us).copied().collect();
     g.throughput(Throughput::Elements(span.len() as u64));
     g.bench_function("observe_100_then_assess", |b| {
         b.iter_batched_ref(
