@@ -121,7 +121,7 @@ fn bench_crop(c: &mut Criterion, models: &Models, decoded: &Decoded, rois: &Face
             })
         });
     }
-    // The sampler takes ceil(roi / out) x ceil(roi / out) taps per output pixel (at most 4 x 4): the cost of a
+    // The sampler takes round(roi / out) x round(roi / out) luma taps per output pixel (at most 4 x 4): the cost of a
     // 192 crop grows with the face's size in the frame. Same face, ROI of 1x to 4x the output size.
     let norm = Normalize::from_preprocessing(&models.landmarks.pre);
     let mut out = Vec::new();
