@@ -36,7 +36,8 @@ impl Detector for Coverage {
     }
 
     fn assess(&mut self, w: Window) -> Signal {
-        let inside: Vec<bool> = self.seen.iter().filter(|(t, _)| *t >= w.start_us && *t < w.end_us).map(|s| s.1).collect();
+        let inside: Vec<bool> =
+            self.seen.iter().filter(|(t, _)| *t >= w.start_us && *t < w.end_us).map(|s| s.1).collect();
         let share = inside.iter().filter(|b| **b).count() as f32 / inside.len().max(1) as f32;
         Signal::new(Some(share), 1.0)
     }
@@ -46,7 +47,17 @@ impl Detector for Coverage {
 fn a_plugged_in_detector_sees_every_frame_and_reports_per_window() {
     let dir = common::tempdir();
     let clip = dir.path().join("clip.mp4");
-    common::talkgen(&["--face", "astronaut", "--seconds", "6", "--seed", "8", "--out", common::path_str(&clip), "--quiet"]);
+    common::talkgen(&[
+        "--face",
+        "astronaut",
+        "--seconds",
+        "6",
+        "--seed",
+        "8",
+        "--out",
+        common::path_str(&clip),
+        "--quiet",
+    ]);
 
     let mut models = common::models();
     let mut analyzer = Analyzer::new(AnalyzerConfig::default(), &models);

@@ -67,7 +67,11 @@ fn blazeface_finds_the_astronaut_and_facemesh_the_lips() {
     let mid_y = (y0 + y1) / 2.0;
     for &i in &mesh::LIPS {
         let (x, y) = crop.to_frame(n, points[3 * i], points[3 * i + 1]);
-        assert!(x > x0 && x < x1 && y > mid_y && y < y1, "lip landmark {i} at ({x:.0}, {y:.0}) outside the lower half of {:?}", face.bbox);
+        assert!(
+            x > x0 && x < x1 && y > mid_y && y < y1,
+            "lip landmark {i} at ({x:.0}, {y:.0}) outside the lower half of {:?}",
+            face.bbox
+        );
     }
 }
 

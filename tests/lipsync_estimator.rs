@@ -22,9 +22,8 @@ fn envelope(n: usize, seed: u64) -> Vec<f32> {
         for i in 0..len {
             v.push(amp * (std::f32::consts::PI * (i as f32 + 0.5) / len as f32).sin());
         }
-        for _ in 0..(1 + (rnd() * 3.0) as usize) {
-            v.push(0.0);
-        }
+        let gap = 1 + (rnd() * 3.0) as usize;
+        v.resize(v.len() + gap, 0.0);
     }
     v.truncate(n);
     v

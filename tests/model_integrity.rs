@@ -52,7 +52,10 @@ fn one_altered_byte_refuses_start_up_naming_the_file() {
     bytes[mid] ^= 0x01;
     std::fs::write(&target, bytes).unwrap();
     // Both the check and a scan refuse, before any media is touched.
-    refuses(&["check", "--models", path_str(&manifest)], &["face_landmark_468.onnx", "sha256", "git checkout -- models/"]);
+    refuses(
+        &["check", "--models", path_str(&manifest)],
+        &["face_landmark_468.onnx", "sha256", "git checkout -- models/"],
+    );
     refuses(&["scan", "--models", path_str(&manifest), "no-such-clip.mp4"], &["face_landmark_468.onnx", "sha256"]);
 }
 
@@ -72,7 +75,10 @@ fn a_shape_that_differs_from_the_graph_is_named() {
     edit_manifest(&manifest, |v| {
         v["models"]["backbone"]["outputs"][0]["shape"] = serde_json::json!([-1, 1000]);
     });
-    refuses(&["check", "--models", path_str(&manifest)], &["efficientnet_lite0_imagenet_int8.onnx", "shape", "[-1, 1000]"]);
+    refuses(
+        &["check", "--models", path_str(&manifest)],
+        &["efficientnet_lite0_imagenet_int8.onnx", "shape", "[-1, 1000]"],
+    );
 }
 
 #[test]

@@ -11,7 +11,19 @@ fn scan_generated(face: &str, offset_ms: i32, seed: u32, ext: &str) -> (Vec<serd
     let dir = tempdir();
     let clip = dir.path().join(format!("clip.{ext}"));
     let (offset, seed) = (offset_ms.to_string(), seed.to_string());
-    talkgen(&["--face", face, "--seconds", "8", "--seed", &seed, "--offset-ms", &offset, "--out", path_str(&clip), "--quiet"]);
+    talkgen(&[
+        "--face",
+        face,
+        "--seconds",
+        "8",
+        "--seed",
+        &seed,
+        "--offset-ms",
+        &offset,
+        "--out",
+        path_str(&clip),
+        "--quiet",
+    ]);
     scan_json(&[path_str(&clip)])
 }
 
@@ -56,7 +68,23 @@ fn in_sync_clip() {
 fn y4m_with_a_separate_wav() {
     let dir = tempdir();
     let (y4m, wav) = (dir.path().join("clip.y4m"), dir.path().join("clip.wav"));
-    talkgen(&["--face", "astronaut", "--seconds", "8", "--seed", "3", "--offset-ms", "300", "--y4m", path_str(&y4m), "--y4m-trim", "0", "--wav", path_str(&wav), "--quiet"]);
+    talkgen(&[
+        "--face",
+        "astronaut",
+        "--seconds",
+        "8",
+        "--seed",
+        "3",
+        "--offset-ms",
+        "300",
+        "--y4m",
+        path_str(&y4m),
+        "--y4m-trim",
+        "0",
+        "--wav",
+        path_str(&wav),
+        "--quiet",
+    ]);
     let (_, summary) = scan_json(&[path_str(&y4m), "--audio", path_str(&wav)]);
     assert_offset(&summary, 300.0);
 }

@@ -16,7 +16,25 @@ fn ffmpeg(args: &[&str]) {
 fn no_face_is_reported_as_such() {
     let dir = tempdir();
     let clip = dir.path().join("pattern.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000", "-t", "5", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-c:a", "aac", path_str(&clip)]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=300:sample_rate=48000",
+        "-t",
+        "5",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        path_str(&clip),
+    ]);
     let (windows, summary) = scan_json(&[path_str(&clip)]);
     assert!(!windows.is_empty());
     for w in &windows {
@@ -37,11 +55,31 @@ fn no_audio_and_silence_give_no_offset() {
     let mute = dir.path().join("mute.mp4");
     ffmpeg(&["-i", path_str(&talking), "-an", "-c:v", "copy", path_str(&mute)]);
     let (windows, summary) = scan_json(&[path_str(&mute)]);
-    assert!(windows.iter().all(|w| w["face"] == true && w["av_offset_ms"].is_null() && w["audio_ratio"] == 0.0), "{windows:?}");
+    assert!(
+        windows.iter().all(|w| w["face"] == true && w["av_offset_ms"].is_null() && w["audio_ratio"] == 0.0),
+        "{windows:?}"
+    );
     assert!(summary["av_offset_ms"].is_null() && summary["audio_ratio"] == 0.0, "{summary}");
 
     let silent = dir.path().join("silent.mp4");
-    ffmpeg(&["-i", path_str(&talking), "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "copy", "-c:a", "aac", path_str(&silent)]);
+    ffmpeg(&[
+        "-i",
+        path_str(&talking),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=mono",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-shortest",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        path_str(&silent),
+    ]);
     let (_, summary) = scan_json(&[path_str(&silent)]);
     assert!(summary["av_offset_ms"].is_null(), "silence must not yield an offset: {summary}");
     assert!(summary["audio_ratio"].as_f64().unwrap() > 0.9, "{summary}");
@@ -51,9 +89,53 @@ fn no_audio_and_silence_give_no_offset() {
 fn two_faces_are_counted() {
     let dir = tempdir();
     let (a, b, both) = (dir.path().join("a.mp4"), dir.path().join("b.mp4"), dir.path().join("both.mp4"));
-    talkgen(&["--face", "astronaut", "--seconds", "4", "--seed", "1", "--no-vary", "--width", "480", "--height", "480", "--out", path_str(&a), "--quiet"]);
-    talkgen(&["--face", "luispedro", "--seconds", "4", "--seed", "2", "--no-vary", "--width", "480", "--height", "480", "--out", path_str(&b), "--quiet"]);
-    ffmpeg(&["-i", path_str(&a), "-i", path_str(&b), "-filter_complex", "[0:v][1:v]hstack", "-map", "0:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", path_str(&both)]);
+    talkgen(&[
+        "--face",
+        "astronaut",
+        "--seconds",
+        "4",
+        "--seed",
+        "1",
+        "--no-vary",
+        "--width",
+        "480",
+        "--height",
+        "480",
+        "--out",
+        path_str(&a),
+        "--quiet",
+    ]);
+    talkgen(&[
+        "--face",
+        "luispedro",
+        "--seconds",
+        "4",
+        "--seed",
+        "2",
+        "--no-vary",
+        "--width",
+        "480",
+        "--height",
+        "480",
+        "--out",
+        path_str(&b),
+        "--quiet",
+    ]);
+    ffmpeg(&[
+        "-i",
+        path_str(&a),
+        "-i",
+        path_str(&b),
+        "-filter_complex",
+        "[0:v][1:v]hstack",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        path_str(&both),
+    ]);
     let (windows, summary) = scan_json(&[path_str(&both)]);
     assert!(windows.iter().all(|w| w["faces"] == 2 && w["face"] == true), "{windows:?}");
     assert!(summary["face_ratio"].as_f64().unwrap() > 0.95, "{summary}");

@@ -356,10 +356,7 @@ impl Heartbeat {
 impl Participant {
     /// A participant with no display name.
     pub fn new(id: impl Into<String>) -> Self {
-        Participant {
-            id: id.into(),
-            display: None,
-        }
+        Participant { id: id.into(), display: None }
     }
 
     /// The same participant with a display name.
@@ -372,13 +369,7 @@ impl Participant {
 impl ParticipantStatus {
     /// A status with no display name, score or `since_ms`; set those members afterwards.
     pub fn new(id: impl Into<String>, state: State) -> Self {
-        ParticipantStatus {
-            id: id.into(),
-            display: None,
-            state,
-            score: None,
-            since_ms: None,
-        }
+        ParticipantStatus { id: id.into(), display: None, state, score: None, since_ms: None }
     }
 }
 
@@ -509,10 +500,7 @@ impl fmt::Display for ParseError {
             ParseError::Json(e) => write!(f, "not a v{WIRE_VERSION} deepfake-guard message: {e}"),
             ParseError::UnknownType(t) => write!(f, "unknown deepfake-guard message type {t:?}"),
             ParseError::UnsupportedVersion(v) => {
-                write!(
-                    f,
-                    "deepfake-guard wire version {v} is not supported (this reader speaks v{WIRE_VERSION})"
-                )
+                write!(f, "deepfake-guard wire version {v} is not supported (this reader speaks v{WIRE_VERSION})")
             }
         }
     }
@@ -572,9 +560,7 @@ fn only_v1<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     if v == u64::from(WIRE_VERSION) {
         Ok(WIRE_VERSION)
     } else {
-        Err(D::Error::custom(format_args!(
-            "unsupported wire version {v} (this reader speaks v{WIRE_VERSION})"
-        )))
+        Err(D::Error::custom(format_args!("unsupported wire version {v} (this reader speaks v{WIRE_VERSION})")))
     }
 }
 
@@ -645,9 +631,7 @@ fn is_ed25519_sig_b64(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == SIG_B64_LEN
         && b.ends_with(b"==")
-        && b[..SIG_B64_LEN - 2]
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+        && b[..SIG_B64_LEN - 2].iter().all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
 /// Formats a Unix time in milliseconds as `sent_at` wants it: RFC 3339, UTC, milliseconds,
@@ -658,12 +642,7 @@ pub fn format_sent_at(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
     let (days, sod) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); H. Hinnant's `civil_from_days`.

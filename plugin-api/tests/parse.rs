@@ -19,19 +19,11 @@ fn every_valid_example_parses_and_reserializes_byte_for_byte() {
 #[test]
 fn the_design_example_reads_as_written() {
     let wire = std::fs::read_to_string(common::examples_dir().join("verdict.json")).unwrap();
-    let Message::Verdict(v) = parse(wire.trim_end()).unwrap() else {
-        panic!("not a verdict")
-    };
+    let Message::Verdict(v) = parse(wire.trim_end()).unwrap() else { panic!("not a verdict") };
     assert_eq!((v.v, v.seq, v.room.as_str()), (WIRE_VERSION, 17, "1234"));
-    assert_eq!(
-        (v.participant.id.as_str(), v.participant.display.as_deref()),
-        ("4401", Some("Alice"))
-    );
+    assert_eq!((v.participant.id.as_str(), v.participant.display.as_deref()), ("4401", Some("Alice")));
     assert_eq!((v.state, v.score), (State::Alert, Some(0.94)));
-    assert_eq!(
-        (v.signals.visual, v.signals.lipsync, v.signals.av_offset_ms),
-        (Some(0.41), Some(0.97), Some(260))
-    );
+    assert_eq!((v.signals.visual, v.signals.lipsync, v.signals.av_offset_ms), (Some(0.41), Some(0.97), Some(260)));
     assert_eq!((v.window.start_ms, v.window.end_ms), (81_200, 84_400));
     assert_eq!(v.sent_at, "2026-11-25T18:02:11.201Z");
     assert_eq!(v.sig.as_deref().map(str::len), Some(88));
@@ -42,15 +34,10 @@ fn unknown_members_are_ignored() {
     let text = r#"{"type":"deepfake-guard.heartbeat","v":1,"seq":5,"room":"7","future":{"a":[1,2]},
         "participants":[{"id":"1","state":"clear","mood":"calm"}],"uptime_s":9,
         "sent_at":"2026-01-01T00:00:00.000Z","sig":"x"}"#;
-    let Message::Heartbeat(h) = parse(text).unwrap() else {
-        panic!("not a heartbeat")
-    };
+    let Message::Heartbeat(h) = parse(text).unwrap() else { panic!("not a heartbeat") };
     assert_eq!(h.participants.len(), 1);
     assert_eq!(h.participants[0].state, State::Clear);
-    assert!(
-        !serde_json::to_string(&h).unwrap().contains("future"),
-        "unknown members are not kept"
-    );
+    assert!(!serde_json::to_string(&h).unwrap().contains("future"), "unknown members are not kept");
 }
 
 #[test]
@@ -64,27 +51,18 @@ fn optional_members_may_be_null_or_absent() {
     let a = parse(with_nulls).unwrap();
     assert_eq!(a, parse(absent).unwrap());
     // Writers omit what is unknown.
-    assert_eq!(
-        serde_json::to_string(&a).unwrap(),
-        absent.replace(char::is_whitespace, "")
-    );
+    assert_eq!(serde_json::to_string(&a).unwrap(), absent.replace(char::is_whitespace, ""));
 }
 
 #[test]
 fn unknown_type_is_reported_as_unknown_type() {
     let err = parse(r#"{"type":"deepfake-guard.goodbye","v":1,"seq":9}"#).unwrap_err();
-    assert!(
-        matches!(&err, ParseError::UnknownType(t) if t == "deepfake-guard.goodbye"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, ParseError::UnknownType(t) if t == "deepfake-guard.goodbye"), "{err:?}");
 }
 
 #[test]
 fn other_wire_version_is_reported_as_unsupported() {
-    let wrong_v = invalid_examples()
-        .into_iter()
-        .find(|ex| ex.name == "hello-wrong-v.json")
-        .unwrap();
+    let wrong_v = invalid_examples().into_iter().find(|ex| ex.name == "hello-wrong-v.json").unwrap();
     let err = parse(&wrong_v.wire).unwrap_err();
     assert!(matches!(err, ParseError::UnsupportedVersion(2)), "{err:?}");
     // Also through plain serde, so no reader path accepts it.
@@ -94,30 +72,18 @@ fn other_wire_version_is_reported_as_unsupported() {
 #[test]
 fn bad_state_or_missing_member_is_a_json_error() {
     for name in ["verdict-bad-state.json", "verdict-missing-window.json"] {
-        let ex = invalid_examples()
-            .into_iter()
-            .find(|ex| ex.name == name)
-            .unwrap();
+        let ex = invalid_examples().into_iter().find(|ex| ex.name == name).unwrap();
         let err = parse(&ex.wire).unwrap_err();
         assert!(matches!(err, ParseError::Json(_)), "{name}: {err:?}");
     }
-    assert!(matches!(
-        parse("not json").unwrap_err(),
-        ParseError::Json(_)
-    ));
-    assert!(matches!(
-        parse(r#"{"v":1}"#).unwrap_err(),
-        ParseError::Json(_)
-    ));
+    assert!(matches!(parse("not json").unwrap_err(), ParseError::Json(_)));
+    assert!(matches!(parse(r#"{"v":1}"#).unwrap_err(), ParseError::Json(_)));
 }
 
 #[test]
 fn an_unsigned_message_parses_as_a_payload() {
     // The schema rejects it on the wire; the reader's parse of a verified payload needs it.
-    let ex = invalid_examples()
-        .into_iter()
-        .find(|ex| ex.name == "verdict-missing-sig.json")
-        .unwrap();
+    let ex = invalid_examples().into_iter().find(|ex| ex.name == "verdict-missing-sig.json").unwrap();
     assert_eq!(parse(&ex.wire).unwrap().sig(), None);
 }
 
@@ -131,14 +97,8 @@ fn states_are_the_kebab_case_strings() {
         (State::NoAudio, "no-audio"),
     ];
     for (state, text) in all {
-        assert_eq!(
-            serde_json::to_string(&state).unwrap(),
-            format!("\"{text}\"")
-        );
-        assert_eq!(
-            serde_json::from_str::<State>(&format!("\"{text}\"")).unwrap(),
-            state
-        );
+        assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{text}\""));
+        assert_eq!(serde_json::from_str::<State>(&format!("\"{text}\"")).unwrap(), state);
         assert_eq!(state.to_string(), text);
     }
     assert!(serde_json::from_str::<State>("\"NoFace\"").is_err());
@@ -147,8 +107,5 @@ fn states_are_the_kebab_case_strings() {
 #[test]
 fn from_str_is_parse() {
     let ex = &valid_examples()[0];
-    assert_eq!(
-        ex.wire.parse::<Message>().unwrap(),
-        parse(&ex.wire).unwrap()
-    );
+    assert_eq!(ex.wire.parse::<Message>().unwrap(), parse(&ex.wire).unwrap());
 }

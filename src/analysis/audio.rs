@@ -82,9 +82,7 @@ impl Default for AudioFeaturizer {
 impl AudioFeaturizer {
     pub fn new() -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT);
-        let window = (0..WIN)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WIN as f32).cos())
-            .collect();
+        let window = (0..WIN).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WIN as f32).cos()).collect();
         let bin_hz = AUDIO_RATE as f32 / FFT as f32;
         let (lo, hi) = (hz_to_mel(60.0), hz_to_mel(7600.0));
         let edges: Vec<f32> = (0..MEL_BANDS + 2)

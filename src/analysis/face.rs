@@ -51,6 +51,7 @@ pub struct BlazeFaceDecoder {
     pub min_score: f32,
     pub nms_iou: f32,
     candidates: Vec<Detection>,
+    used: Vec<bool>,
 }
 
 impl BlazeFaceDecoder {
@@ -65,7 +66,14 @@ impl BlazeFaceDecoder {
                 }
             }
         }
-        Self { anchors, input_size: input_size as f32, min_score: 0.6, nms_iou: 0.3, candidates: Vec::new() }
+        Self {
+            anchors,
+            input_size: input_size as f32,
+            min_score: 0.6,
+            nms_iou: 0.3,
+            candidates: Vec::new(),
+            used: Vec::new(),
+        }
     }
 
     /// Decode raw logits (`ANCHORS`) and regressors (`ANCHORS x 16`) of the model run on `roi` (a crop of
@@ -88,7 +96,12 @@ impl BlazeFaceDecoder {
             if !(w > 0.0 && h > 0.0) {
                 continue;
             }
-            let corners = [(cx - w / 2.0, cy - h / 2.0), (cx + w / 2.0, cy - h / 2.0), (cx - w / 2.0, cy + h / 2.0), (cx + w / 2.0, cy + h / 2.0)];
+            let corners = [
+                (cx - w / 2.0, cy - h / 2.0),
+                (cx + w / 2.0, cy - h / 2.0),
+                (cx - w / 2.0, cy + h / 2.0),
+                (cx + w / 2.0, cy + h / 2.0),
+            ];
             let mut bbox = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
             for (u, v) in corners {
                 let (x, y) = roi.to_frame(self.input_size as u32, u, v);
@@ -96,33 +109,32 @@ impl BlazeFaceDecoder {
             }
             let mut keypoints = [[0.0; 2]; 6];
             for (k, kp) in keypoints.iter_mut().enumerate() {
-                let (x, y) = roi.to_frame(self.input_size as u32, anchor[0] * n + r[4 + 2 * k], anchor[1] * n + r[5 + 2 * k]);
+                let (x, y) =
+                    roi.to_frame(self.input_size as u32, anchor[0] * n + r[4 + 2 * k], anchor[1] * n + r[5 + 2 * k]);
                 *kp = [x, y];
             }
             self.candidates.push(Detection { score, bbox, keypoints });
         }
         self.candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         // Weighted NMS (as MediaPipe): each cluster of overlapping candidates becomes their score-weighted mean.
-        let mut used = vec![false; self.candidates.len()];
+        self.used.clear();
+        self.used.resize(self.candidates.len(), false);
         for i in 0..self.candidates.len() {
-            if used[i] {
+            if self.used[i] {
                 continue;
             }
             let top = self.candidates[i];
             let (mut wsum, mut bbox, mut kps) = (0.0f32, [0.0f32; 4], [[0.0f32; 2]; 6]);
-            for j in i..self.candidates.len() {
-                if used[j] || iou(&top.bbox, &self.candidates[j].bbox) < self.nms_iou {
+            for (c, used) in self.candidates[i..].iter().zip(&mut self.used[i..]) {
+                if *used || iou(&top.bbox, &c.bbox) < self.nms_iou {
                     continue;
                 }
-                used[j] = true;
-                let c = &self.candidates[j];
+                *used = true;
                 wsum += c.score;
-                for k in 0..4 {
-                    bbox[k] += c.bbox[k] * c.score;
-                }
-                for k in 0..6 {
-                    kps[k][0] += c.keypoints[k][0] * c.score;
-                    kps[k][1] += c.keypoints[k][1] * c.score;
+                bbox.iter_mut().zip(&c.bbox).for_each(|(b, v)| *b += v * c.score);
+                for (k, p) in kps.iter_mut().zip(&c.keypoints) {
+                    k[0] += p[0] * c.score;
+                    k[1] += p[1] * c.score;
                 }
             }
             bbox.iter_mut().for_each(|v| *v /= wsum);
@@ -151,8 +163,8 @@ pub mod mesh {
     pub const MOUTH_LEFT: usize = 291;
     /// Outer and inner lip contours.
     pub const LIPS: [usize; 40] = [
-        61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409, 78, 95, 88, 178,
-        87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415,
+        61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409, 78, 95, 88, 178, 87,
+        14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415,
     ];
 }
 

@@ -217,9 +217,7 @@ impl Detector for LipSync {
         });
         // Keep enough history for the longest window plus the lag search (bounded by count too).
         let horizon = 12_000_000 + (self.cfg.max_offset_ms as i64) * 1000;
-        while self.history.len() > 2048
-            || self.history.front().is_some_and(|s| f.pts_us - s.pts_us > horizon)
-        {
+        while self.history.len() > 2048 || self.history.front().is_some_and(|s| f.pts_us - s.pts_us > horizon) {
             self.history.pop_front();
         }
     }

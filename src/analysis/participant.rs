@@ -241,7 +241,7 @@ impl Analyzer {
     pub fn push_video(&mut self, frame: VideoFrame<'_>, models: &mut Models) -> Result<(), AnalysisError> {
         self.summary.frames += 1;
         self.frame_counter += 1;
-        if self.cfg.frame_stride > 1 && (self.frame_counter - 1) % self.cfg.frame_stride as u64 != 0 {
+        if self.cfg.frame_stride > 1 && !(self.frame_counter - 1).is_multiple_of(self.cfg.frame_stride as u64) {
             return Ok(());
         }
         if frame.pts_us <= self.last_frame_us {
@@ -270,7 +270,12 @@ impl Analyzer {
     }
 
     /// Detect or track, then landmarks, lip features and (maybe) the embedding. Returns whether a face was found.
-    fn analyse_face(&mut self, frame: &VideoFrame<'_>, models: &mut Models, out: &mut FaceRec) -> Result<bool, AnalysisError> {
+    fn analyse_face(
+        &mut self,
+        frame: &VideoFrame<'_>,
+        models: &mut Models,
+        out: &mut FaceRec,
+    ) -> Result<bool, AnalysisError> {
         let img = &frame.image;
         let need_detect = self.track.is_none() || self.since_detect >= self.cfg.detect_every;
         if need_detect {
@@ -340,7 +345,7 @@ impl Analyzer {
         self.track = Some(next);
         // Spatial embedding of the aligned face crop.
         out.has_embedding = false;
-        if self.backbone_count % self.cfg.backbone_every.max(1) == 0 {
+        if self.backbone_count.is_multiple_of(self.cfg.backbone_every.max(1)) {
             let face_roi = Roi { size: next.size / 1.5 * 1.2, ..next };
             sample_roi(img, &face_roi, &self.bb_norm, &mut self.tensor);
             let e = models.backbone.run(&self.tensor)?;
@@ -373,9 +378,9 @@ impl Analyzer {
     }
 
     fn finish_frame(&mut self, rec: &FrameRec, audio: &AudioFrame) {
-        let window_start = *self.next_window_start.get_or_insert(rec.pts_us);
+        self.next_window_start.get_or_insert(rec.pts_us);
         // Close every window that ends at or before this frame.
-        self.close_windows_before(rec.pts_us, window_start);
+        self.close_windows_before(rec.pts_us);
         let af = AudioFeatures::new(audio.present, audio.level_db, audio.envelope, audio.onset, &audio.log_mel);
         let face = rec.face.as_ref().map(|f| {
             FaceFeatures::new(
@@ -415,7 +420,7 @@ impl Analyzer {
         });
     }
 
-    fn close_windows_before(&mut self, now_us: i64, _start: i64) {
+    fn close_windows_before(&mut self, now_us: i64) {
         while let Some(start) = self.next_window_start {
             let end = start + self.cfg.window_us;
             if now_us < end {

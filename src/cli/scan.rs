@@ -138,7 +138,8 @@ fn print_output(out: &mut impl Write, output: &Output, json: bool) -> std::io::R
             Some(s) => format!("av offset {:+5.0} ms (confidence {:.2})", s.offset_ms, s.confidence),
             None => "av offset   n/a".to_string(),
         };
-        let face = if w.face() { format!("face yes ({} seen)", w.faces) } else { format!("face no  ({} seen)", w.faces) };
+        let face =
+            if w.face() { format!("face yes ({} seen)", w.faces) } else { format!("face no  ({} seen)", w.faces) };
         let mouth = w.mouth_open.map(|m| format!("mouth {m:.3}")).unwrap_or_else(|| "mouth  n/a ".into());
         let audio = if w.audio_ratio < 0.5 { "  no audio" } else { "" };
         writeln!(
@@ -183,7 +184,15 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
         });
         writeln!(out, "{v}")
     } else {
-        writeln!(out, "summary: {} frames, {} analysed, face in {:.0}% of them, {} windows, {} decode errors", s.frames, s.analysed_frames, 100.0 * s.face_ratio(), s.windows, decode_errors)?;
+        writeln!(
+            out,
+            "summary: {} frames, {} analysed, face in {:.0}% of them, {} windows, {} decode errors",
+            s.frames,
+            s.analysed_frames,
+            100.0 * s.face_ratio(),
+            s.windows,
+            decode_errors
+        )?;
         match s.sync {
             Some(e) if e.offset_ms.abs() < 20.0 => {
                 writeln!(out, "lip sync: in sync ({:+.0} ms, confidence {:.2})", e.offset_ms, e.confidence)
@@ -208,7 +217,11 @@ pub fn check(models: Option<PathBuf>) -> Result<()> {
     println!("ONNX Runtime: {}", crate::inference::runtime_library_path().display());
     println!("manifest {}: ok", path.display());
     for (role, entry) in &manifest.models {
-        println!("  {role:<15} {} (sha256 {}…) ok", manifest.file_path(entry).display(), &entry.sha256[..12.min(entry.sha256.len())]);
+        println!(
+            "  {role:<15} {} (sha256 {}…) ok",
+            manifest.file_path(entry).display(),
+            &entry.sha256[..12.min(entry.sha256.len())]
+        );
     }
     println!("backbone embedding: {} values", m.backbone.dim);
     Ok(())

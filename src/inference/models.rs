@@ -79,7 +79,8 @@ impl CheckedSession {
     fn run(&mut self, input: &[f32], outputs: &[&str], outs: &mut [&mut Vec<f32>]) -> Result<(), InferenceError> {
         let mut shape = self.input_shape.clone();
         shape[0] = 1;
-        let run_err = |file: &Path, e: ort::Error| InferenceError::Run { file: file.to_path_buf(), reason: e.to_string() };
+        let run_err =
+            |file: &Path, e: ort::Error| InferenceError::Run { file: file.to_path_buf(), reason: e.to_string() };
         let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_err(&self.file, e))?;
         let result = self.session.run(ort::inputs![tensor]).map_err(|e| run_err(&self.file, e))?;
         for (name, out) in outputs.iter().zip(outs.iter_mut()) {
@@ -107,19 +108,22 @@ fn check_interface(
             let names: Vec<_> = actual.iter().map(|o| o.name()).collect();
             err(format!("the manifest's {kind} `{}` is not in the graph (graph {kind}s: {names:?})", spec.name))
         })?;
-        let shape = outlet
-            .dtype()
-            .tensor_shape()
-            .ok_or_else(|| err(format!("{kind} `{}` is not a tensor", spec.name)))?;
+        let shape =
+            outlet.dtype().tensor_shape().ok_or_else(|| err(format!("{kind} `{}` is not a tensor", spec.name)))?;
         if shape[..] != spec.shape[..] {
             return Err(err(format!(
                 "{kind} `{}` has shape {:?}, the manifest says {:?}",
-                spec.name, &shape[..], spec.shape
+                spec.name,
+                &shape[..],
+                spec.shape
             )));
         }
         let ty = outlet.dtype().tensor_type();
         if spec.dtype != "float32" || ty != Some(ort::value::TensorElementType::Float32) {
-            return Err(err(format!("{kind} `{}` has type {ty:?}; float32 expected (manifest: {})", spec.name, spec.dtype)));
+            return Err(err(format!(
+                "{kind} `{}` has type {ty:?}; float32 expected (manifest: {})",
+                spec.name, spec.dtype
+            )));
         }
     }
     if kind == "input" && specs.len() != actual.len() {
@@ -154,7 +158,7 @@ impl FaceDetector {
     pub fn load(manifest: &Manifest) -> Result<Self, InferenceError> {
         let inner = CheckedSession::open(manifest, "face_detector")?;
         let pre = inner.preprocessing()?;
-        let want = [("scores_16", 512 * 1), ("boxes_16", 512 * 16), ("scores_8", 384 * 1), ("boxes_8", 384 * 16)];
+        let want = [("scores_16", 512), ("boxes_16", 512 * 16), ("scores_8", 384), ("boxes_8", 384 * 16)];
         let mut names: [String; 4] = Default::default();
         for (i, (role, numel)) in want.iter().enumerate() {
             let spec = inner.output_spec(role)?;

@@ -30,10 +30,7 @@ pub fn environment() -> Result<&'static ort::environment::Environment, Inference
         }
         // Checked above that the file exists: `ort` would otherwise panic while building its own error.
         let builder = ort::init_from(&path).map_err(|e| (path.clone(), e.to_string()))?;
-        builder
-            .with_name("deepfake-guard")
-            .build()
-            .map_err(|e| (path.clone(), e.to_string()))
+        builder.with_name("deepfake-guard").build().map_err(|e| (path.clone(), e.to_string()))
     });
     match result {
         Ok(env) => Ok(env),

@@ -86,26 +86,13 @@ pub enum MediaError {
     NoAudioStream { path: PathBuf },
     /// This FFmpeg build has no decoder for the stream's codec.
     #[error("{}: no {kind} decoder for codec `{codec}` in this FFmpeg build", .path.display())]
-    UnsupportedCodec {
-        path: PathBuf,
-        kind: &'static str,
-        codec: String,
-    },
+    UnsupportedCodec { path: PathBuf, kind: &'static str, codec: String },
     /// The decoder for a stream could not be set up.
     #[error("{}: cannot open the {codec} {kind} decoder: {source}", .path.display())]
-    Decoder {
-        path: PathBuf,
-        kind: &'static str,
-        codec: String,
-        source: ff::Error,
-    },
+    Decoder { path: PathBuf, kind: &'static str, codec: String, source: ff::Error },
     /// The pixel-format converter (swscale) or audio resampler (swresample) could not be set up.
     #[error("{}: cannot convert {what}: {source}", .path.display())]
-    Convert {
-        path: PathBuf,
-        what: String,
-        source: ff::Error,
-    },
+    Convert { path: PathBuf, what: String, source: ff::Error },
 }
 
 /// Initialise FFmpeg once per process. libav*'s own messages (one per corrupt packet on damaged input) are
@@ -126,12 +113,7 @@ fn init_ffmpeg() {
 fn route_av_log() {
     use std::ffi::{CStr, c_char, c_int, c_void};
 
-    unsafe extern "C" fn callback(
-        avcl: *mut c_void,
-        level: c_int,
-        fmt: *const c_char,
-        vl: *mut ffi::__va_list_tag,
-    ) {
+    unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: *mut ffi::__va_list_tag) {
         let lvl = match level {
             l if l <= ffi::AV_LOG_FATAL => log::Level::Error,
             l if l <= ffi::AV_LOG_WARNING => log::Level::Debug,
@@ -145,15 +127,7 @@ fn route_av_log() {
         let mut print_prefix: c_int = 1;
         // SAFETY: formats FFmpeg's own message into a local buffer (NUL-terminated, truncated to its size).
         let text = unsafe {
-            ffi::av_log_format_line2(
-                avcl,
-                level,
-                fmt,
-                vl,
-                line.as_mut_ptr(),
-                line.len() as c_int,
-                &mut print_prefix,
-            );
+            ffi::av_log_format_line2(avcl, level, fmt, vl, line.as_mut_ptr(), line.len() as c_int, &mut print_prefix);
             CStr::from_ptr(line.as_ptr())
         };
         log::log!(target: "ffmpeg", lvl, "{}", text.to_string_lossy().trim_end());
@@ -193,10 +167,7 @@ struct Input {
 
 impl Input {
     fn open(path: &Path) -> Result<Self, MediaError> {
-        let err = |source| MediaError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
+        let err = |source| MediaError::Open { path: path.to_path_buf(), source };
         // Always through the file protocol: a name with a colon must not be read as a URL, and a non-UTF-8
         // path must not panic (ffmpeg-next's own `format::input` unwraps `to_str`).
         let mut url = b"file:".to_vec();
@@ -206,8 +177,7 @@ impl Input {
         // (open) or by us (probe); on success ownership moves into `Input::wrap`.
         let ctx = unsafe {
             let mut ps = ptr::null_mut();
-            let r =
-                ffi::avformat_open_input(&mut ps, url.as_ptr(), ptr::null_mut(), ptr::null_mut());
+            let r = ffi::avformat_open_input(&mut ps, url.as_ptr(), ptr::null_mut(), ptr::null_mut());
             if r < 0 {
                 return Err(err(ff::Error::from(r)));
             }
@@ -220,11 +190,7 @@ impl Input {
         };
         // SAFETY: reading a plain field of a live context.
         let start = unsafe { (*ctx.as_ptr()).start_time };
-        let start_us = if start == ffi::AV_NOPTS_VALUE {
-            0
-        } else {
-            start
-        };
+        let start_us = if start == ffi::AV_NOPTS_VALUE { 0 } else { start };
         Ok(Input {
             ctx,
             path: path.to_path_buf(),
@@ -240,10 +206,7 @@ impl Input {
         for i in 0..self.ctx.nb_streams() as usize {
             if !keep.contains(&i) {
                 // SAFETY: `i` < nb_streams; `discard` is meant to be set by the user before reading.
-                unsafe {
-                    (**(*self.ctx.as_mut_ptr()).streams.add(i)).discard =
-                        ffi::AVDiscard::AVDISCARD_ALL
-                };
+                unsafe { (**(*self.ctx.as_mut_ptr()).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL };
             }
         }
     }
@@ -263,8 +226,7 @@ fn to_us(ts: i64, tb: ff::Rational) -> i64 {
 }
 
 fn rational_f64(r: ff::Rational) -> Option<f64> {
-    (r.numerator() > 0 && r.denominator() > 0)
-        .then(|| r.numerator() as f64 / r.denominator() as f64)
+    (r.numerator() > 0 && r.denominator() > 0).then(|| r.numerator() as f64 / r.denominator() as f64)
 }
 
 /// Opens a single-threaded decoder for `stream`.
@@ -276,19 +238,10 @@ fn open_decoder(
     let params = stream.parameters();
     let id = params.id();
     let Some(codec) = ff::decoder::find(id) else {
-        return Err(MediaError::UnsupportedCodec {
-            path: path.into(),
-            kind,
-            codec: format!("{id:?}").to_lowercase(),
-        });
+        return Err(MediaError::UnsupportedCodec { path: path.into(), kind, codec: format!("{id:?}").to_lowercase() });
     };
     let name = codec.name().to_string();
-    let derr = |source| MediaError::Decoder {
-        path: path.into(),
-        kind,
-        codec: name.clone(),
-        source,
-    };
+    let derr = |source| MediaError::Decoder { path: path.into(), kind, codec: name.clone(), source };
     let mut ctx = ff::codec::Context::from_parameters(params).map_err(derr)?;
     ctx.set_threading(ff::codec::threading::Config::count(1));
     let mut dec = ctx.decoder();
@@ -326,11 +279,7 @@ impl VideoTrack {
             Ok(()) => self.state = DecState::Drain,
             Err(e) => {
                 *errors += 1;
-                log::debug!(
-                    "{}: video packet (pts {:?}) rejected by decoder: {e}",
-                    path.display(),
-                    packet.pts()
-                );
+                log::debug!("{}: video packet (pts {:?}) rejected by decoder: {e}", path.display(), packet.pts());
             }
         }
     }
@@ -368,11 +317,7 @@ impl VideoTrack {
                 log::debug!("{}: video decode error: {e}", path.display());
                 if self.errors_in_row >= MAX_RECEIVE_ERRORS_IN_ROW {
                     self.errors_in_row = 0;
-                    self.state = if self.state == DecState::Flush {
-                        DecState::Done
-                    } else {
-                        DecState::Feed
-                    };
+                    self.state = if self.state == DecState::Flush { DecState::Done } else { DecState::Feed };
                 }
                 Ok(Recv::Nothing)
             }
@@ -389,13 +334,7 @@ impl VideoTrack {
         let flipped = linesize[..3].iter().any(|&l| l < 0);
         if matches!(fmt, Pixel::YUV420P | Pixel::YUVJ420P) && !flipped {
             let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
-            copy_plane(
-                &mut self.buf.y,
-                w as usize,
-                h as usize,
-                f.data(0),
-                f.stride(0),
-            );
+            copy_plane(&mut self.buf.y, w as usize, h as usize, f.data(0), f.stride(0));
             copy_plane(&mut self.buf.u, cw, ch, f.data(1), f.stride(1));
             copy_plane(&mut self.buf.v, cw, ch, f.data(2), f.stride(2));
             return Ok(true);
@@ -419,12 +358,7 @@ impl VideoTrack {
         }
         let sws = &mut self.scaler.as_mut().expect("scaler set above").3.0;
         let b = &mut self.buf;
-        let dst = [
-            b.y.as_mut_ptr(),
-            b.u.as_mut_ptr(),
-            b.v.as_mut_ptr(),
-            ptr::null_mut(),
-        ];
+        let dst = [b.y.as_mut_ptr(), b.u.as_mut_ptr(), b.v.as_mut_ptr(), ptr::null_mut()];
         let dst_stride = [b.stride_y as i32, b.stride_u as i32, b.stride_v as i32, 0];
         // SAFETY: source planes/strides come from a decoded frame of the size and format the context was
         // made for; destination planes were sized by `reshape` for a packed w x h yuv420p picture.
@@ -442,10 +376,7 @@ impl VideoTrack {
         };
         if r <= 0 {
             *errors += 1;
-            log::debug!(
-                "{}: swscale failed on a {fmt:?} frame ({r})",
-                path.display()
-            );
+            log::debug!("{}: swscale failed on a {fmt:?} frame ({r})", path.display());
             return Ok(false);
         }
         Ok(true)
@@ -463,11 +394,7 @@ fn copy_plane(dst: &mut [u8], width: usize, rows: usize, src: &[u8], stride: usi
     if stride == width {
         dst[..width * rows].copy_from_slice(&src[..width * rows]);
     } else {
-        for (d, s) in dst
-            .chunks_exact_mut(width)
-            .zip(src.chunks(stride))
-            .take(rows)
-        {
+        for (d, s) in dst.chunks_exact_mut(width).zip(src.chunks(stride)).take(rows) {
             d.copy_from_slice(&s[..width]);
         }
     }
@@ -482,12 +409,7 @@ struct AudioTrack {
     errors_in_row: u32,
     frame: ff::frame::Audio,
     /// Resampler and the input it was made for (format, layout, rate).
-    swr: Option<(
-        ff::format::Sample,
-        ff::ChannelLayout,
-        u32,
-        ff::software::resampling::Context,
-    )>,
+    swr: Option<(ff::format::Sample, ff::ChannelLayout, u32, ff::software::resampling::Context)>,
     out: Vec<f32>,
     /// Time of the first sample emitted since the last resync, and samples emitted since.
     anchor_us: Option<i64>,
@@ -510,11 +432,7 @@ impl AudioTrack {
             Ok(()) => self.state = DecState::Drain,
             Err(e) => {
                 *errors += 1;
-                log::debug!(
-                    "{}: audio packet (pts {:?}) rejected by decoder: {e}",
-                    path.display(),
-                    packet.pts()
-                );
+                log::debug!("{}: audio packet (pts {:?}) rejected by decoder: {e}", path.display(), packet.pts());
             }
         }
     }
@@ -561,8 +479,7 @@ impl AudioTrack {
         if layout.is_empty() || layout.channels() != channels as i32 {
             layout = ff::ChannelLayout::default(channels as i32);
         }
-        if !matches!(&self.swr, Some((sf, sl, sr, _)) if *sf == fmt && *sl == layout && *sr == rate)
-        {
+        if !matches!(&self.swr, Some((sf, sl, sr, _)) if *sf == fmt && *sl == layout && *sr == rate) {
             let swr = ff::software::resampling::Context::get(
                 fmt,
                 layout,
@@ -577,10 +494,7 @@ impl AudioTrack {
                 source,
             })?;
             if self.swr.is_some() {
-                log::debug!(
-                    "{}: audio format changed to {fmt:?} {channels} ch {rate} Hz",
-                    path.display()
-                );
+                log::debug!("{}: audio format changed to {fmt:?} {channels} ch {rate} Hz", path.display());
             }
             self.swr = Some((fmt, layout, rate, swr));
         }
@@ -589,20 +503,14 @@ impl AudioTrack {
         let delay_us = unsafe { ffi::swr_get_delay(swr.as_mut_ptr(), 1_000_000) };
         let end_us = self.end_us();
         // Time of the next output sample: this frame's start minus what the resampler still holds.
-        let next_us = f
-            .timestamp()
-            .map(|ts| to_us(ts, self.tb) - self.start_us - delay_us);
+        let next_us = f.timestamp().map(|ts| to_us(ts, self.tb) - self.start_us - delay_us);
         match (self.anchor_us, next_us) {
             (None, t) => {
                 self.anchor_us = Some(t.unwrap_or(0));
                 self.samples_since_anchor = 0;
             }
             (Some(_), Some(t)) if (t - end_us).abs() > AUDIO_JITTER_US => {
-                log::debug!(
-                    "{}: audio timestamps jump by {} us; resyncing",
-                    path.display(),
-                    t - end_us
-                );
+                log::debug!("{}: audio timestamps jump by {} us; resyncing", path.display(), t - end_us);
                 self.anchor_us = Some(t);
                 self.samples_since_anchor = 0;
             }
@@ -644,8 +552,7 @@ impl AudioTrack {
             }
             self.out.resize(cap, 0.0);
             let mut dst = self.out.as_mut_ptr() as *mut u8;
-            ffi::swr_convert(swr.as_mut_ptr(), &mut dst, cap as i32, ptr::null_mut(), 0).max(0)
-                as usize
+            ffi::swr_convert(swr.as_mut_ptr(), &mut dst, cap as i32, ptr::null_mut(), 0).max(0) as usize
         };
         self.out.truncate(n);
         self.take_chunk()
@@ -701,15 +608,9 @@ fn step(
             Ok(()) => {
                 input.read_errors_in_row = 0;
                 let idx = input.packet.stream();
-                if let Some(v) = video
-                    .as_deref_mut()
-                    .filter(|v| v.stream == idx && v.state == DecState::Feed)
-                {
+                if let Some(v) = video.as_deref_mut().filter(|v| v.stream == idx && v.state == DecState::Feed) {
                     v.send(&input.packet, &input.path, errors);
-                } else if let Some(a) = audio
-                    .as_deref_mut()
-                    .filter(|a| a.stream == idx && a.state == DecState::Feed)
-                {
+                } else if let Some(a) = audio.as_deref_mut().filter(|a| a.stream == idx && a.state == DecState::Feed) {
                     a.send(&input.packet, &input.path, errors);
                 }
             }
@@ -729,18 +630,10 @@ fn step(
                 }
                 input.eof = true;
                 if let Some(v) = video.as_deref_mut().filter(|v| v.state == DecState::Feed) {
-                    v.state = if v.dec.send_eof().is_ok() {
-                        DecState::Flush
-                    } else {
-                        DecState::Done
-                    };
+                    v.state = if v.dec.send_eof().is_ok() { DecState::Flush } else { DecState::Done };
                 }
                 if let Some(a) = audio.as_deref_mut().filter(|a| a.state == DecState::Feed) {
-                    a.state = if a.dec.send_eof().is_ok() {
-                        DecState::Flush
-                    } else {
-                        DecState::Done
-                    };
+                    a.state = if a.dec.send_eof().is_ok() { DecState::Flush } else { DecState::Done };
                 }
             }
         }
@@ -768,20 +661,14 @@ impl FileSource {
         init_ffmpeg();
         let mut main = Input::open(video)?;
         // FFmpeg's pick, unless that is a cover picture (mp3/m4a artwork): then the first real video stream.
-        let is_picture = |s: &ff::format::stream::Stream| {
-            s.disposition()
-                .contains(ff::format::stream::Disposition::ATTACHED_PIC)
-        };
+        let is_picture =
+            |s: &ff::format::stream::Stream| s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC);
         let vstream = main
             .ctx
             .streams()
             .best(MediaType::Video)
             .filter(|s| !is_picture(s))
-            .or_else(|| {
-                main.ctx
-                    .streams()
-                    .find(|s| s.parameters().medium() == MediaType::Video && !is_picture(s))
-            })
+            .or_else(|| main.ctx.streams().find(|s| s.parameters().medium() == MediaType::Video && !is_picture(s)))
             .ok_or_else(|| MediaError::NoVideoStream { path: video.into() })?;
         let (vdec, video_codec) = open_decoder(video, &vstream, "video")?;
         let vdec = vdec.video().map_err(|source| MediaError::Decoder {
@@ -876,16 +763,7 @@ impl FileSource {
             pts_us: 0,
             last_pts_us: None,
         };
-        Ok(FileSource {
-            info,
-            main,
-            aux,
-            video,
-            audio: audio_track,
-            held_video: false,
-            video_ended: false,
-            errors: 0,
-        })
+        Ok(FileSource { info, main, aux, video, audio: audio_track, held_video: false, video_ended: false, errors: 0 })
     }
 
     /// What the file holds, as probed at open.
@@ -899,27 +777,15 @@ impl FileSource {
         let got = if self.aux.is_some() {
             self.step_two_files()?
         } else {
-            step(
-                &mut self.main,
-                Some(&mut self.video),
-                self.audio.as_mut(),
-                &mut self.errors,
-            )?
+            step(&mut self.main, Some(&mut self.video), self.audio.as_mut(), &mut self.errors)?
         };
         Ok(match got {
-            Got::Video => Some(MediaEvent::Video(VideoFrame {
-                pts_us: self.video.pts_us,
-                image: self.video.buf.view(),
-            })),
+            Got::Video => {
+                Some(MediaEvent::Video(VideoFrame { pts_us: self.video.pts_us, image: self.video.buf.view() }))
+            }
             Got::Audio => {
-                let a = self
-                    .audio
-                    .as_ref()
-                    .expect("audio event without an audio track");
-                Some(MediaEvent::Audio(AudioChunk {
-                    pts_us: a.pts_us,
-                    samples: &a.out,
-                }))
+                let a = self.audio.as_ref().expect("audio event without an audio track");
+                Some(MediaEvent::Audio(AudioChunk { pts_us: a.pts_us, samples: &a.out }))
             }
             Got::End => None,
         })
@@ -934,15 +800,10 @@ impl FileSource {
     /// Video from `main`, audio from `aux`: audio runs up to [`AUDIO_LEAD_US`] ahead of each video frame.
     fn step_two_files(&mut self) -> Result<Got, MediaError> {
         let aux = self.aux.as_mut().expect("two-file mode");
-        let audio = self
-            .audio
-            .as_mut()
-            .expect("two-file mode has an audio track");
+        let audio = self.audio.as_mut().expect("two-file mode has an audio track");
         loop {
             if self.held_video {
-                if audio.state != DecState::Done
-                    && audio.end_us() <= self.video.pts_us.saturating_add(AUDIO_LEAD_US)
-                {
+                if audio.state != DecState::Done && audio.end_us() <= self.video.pts_us.saturating_add(AUDIO_LEAD_US) {
                     match step(aux, None, Some(audio), &mut self.errors)? {
                         Got::Audio => return Ok(Got::Audio),
                         _ => continue,
@@ -952,12 +813,7 @@ impl FileSource {
                 return Ok(Got::Video);
             }
             if !self.video_ended {
-                match step(
-                    &mut self.main,
-                    Some(&mut self.video),
-                    None,
-                    &mut self.errors,
-                )? {
+                match step(&mut self.main, Some(&mut self.video), None, &mut self.errors)? {
                     Got::Video => self.held_video = true,
                     _ => self.video_ended = true,
                 }

@@ -30,18 +30,18 @@ pub fn face_photo(id: &str) -> PathBuf {
 pub fn talkgen(args: &[&str]) {
     let python = root().join(".venv/bin/python");
     assert!(python.exists(), "{} is missing: run `bash scripts/setup.sh`", python.display());
-    let out = Command::new(python)
-        .arg(root().join("scripts/talkgen.py"))
-        .args(args)
-        .output()
-        .expect("talkgen runs");
+    let out = Command::new(python).arg(root().join("scripts/talkgen.py")).args(args).output().expect("talkgen runs");
     assert!(out.status.success(), "talkgen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Run `deepfake-guard` with `args`; returns (exit success, stdout, stderr).
 pub fn guard(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_deepfake-guard")).args(args).output().expect("binary runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `scan --json` output: the window lines and the summary line.
@@ -50,8 +50,10 @@ pub fn scan_json(args: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
     full.extend_from_slice(args);
     let (ok, stdout, stderr) = guard(&full);
     assert!(ok, "scan {args:?} failed: {stderr}");
-    let lines: Vec<serde_json::Value> =
-        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect();
     let (summary, windows) = lines.split_last().expect("at least a summary line");
     assert_eq!(summary["type"], "summary", "last line is the summary");
     assert!(windows.iter().all(|w| w["type"] == "window"));

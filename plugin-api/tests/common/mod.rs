@@ -9,8 +9,7 @@ use jsonschema::Validator;
 use serde_json::Value;
 
 /// A well-formed stand-in for an Ed25519 signature (88 characters of padded base64).
-pub const DUMMY_SIG: &str =
-    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+pub const DUMMY_SIG: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
 
 /// One example file: its name and its wire text (the file without its final newline).
 pub struct Example {
@@ -44,18 +43,13 @@ pub fn validator_for_kind(kind: &str) -> Validator {
 }
 
 fn build(schema: &Value) -> Validator {
-    jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(schema)
-        .expect("v1.schema.json compiles")
+    jsonschema::draft202012::options().should_validate_formats(true).build(schema).expect("v1.schema.json compiles")
 }
 
 /// The JSON pointers of every place where `instance` breaks the schema, sorted and deduplicated.
 pub fn error_paths(validator: &Validator, instance: &Value) -> Vec<String> {
-    let mut paths: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| e.instance_path().as_str().to_owned())
-        .collect();
+    let mut paths: Vec<String> =
+        validator.iter_errors(instance).map(|e| e.instance_path().as_str().to_owned()).collect();
     paths.sort();
     paths.dedup();
     paths
@@ -83,10 +77,7 @@ fn read_examples(dir: &Path) -> Vec<Example> {
         .map(|p| {
             let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             let wire = text.strip_suffix('\n').unwrap_or(&text).to_owned();
-            Example {
-                name: p.file_name().unwrap().to_string_lossy().into_owned(),
-                wire,
-            }
+            Example { name: p.file_name().unwrap().to_string_lossy().into_owned(), wire }
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
