@@ -14,6 +14,7 @@ from . import __version__
 from . import encode as E
 from . import face as F
 from . import render as R
+from . import fake as FK
 from . import speech as S
 from .texts import FILLERS, SENTENCES, VOICES
 
@@ -49,9 +50,30 @@ def parse(argv):
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
-    ap.add_argument("--offset-ms", type=int, default=0,
+    ap.add_argument("--offset-ms", type=int, default=None,
                     help="audio/video offset; POSITIVE = audio LATE (the sound that drives the mouth at video "
-                         "time t is heard at t+X), negative = audio early")
+                         "time t is heard at t+X), negative = audio early (default 0; with --fake drift: "
+                         "+-80..600 ms by seed)")
+    fk = ap.add_argument_group("fakes (training data; see models/training/README.md)")
+    fk.add_argument("--fake", choices=FK.KINDS, default="none",
+                    help="kind of fake: drift (lip-sync offset), dubbed (audio from another utterance), jitter "
+                         "(re-enactment lag jitter), swap (face-swap seam/flicker/frozen frames); default none "
+                         "(genuine). Parameters from the seed unless given below; recorded in --meta")
+    fk.add_argument("--dub-mode", choices=["text", "voice", "both"],
+                    help="dubbed: other words, same words by another voice, or both (default: by seed)")
+    fk.add_argument("--dub-voice", help="dubbed: voice of the audio track (default: by seed)")
+    fk.add_argument("--dub-text-id", type=int, metavar="N", help="dubbed: first sentence of the audio track "
+                                                                 "(default: by seed from --text-pool)")
+    fk.add_argument("--jitter-mode", choices=["syllable", "slow"], help="jitter: per-syllable lags or a slowly "
+                                                                        "varying lag (default: by seed)")
+    fk.add_argument("--jitter-ms", type=float, help="jitter: largest lag in ms (default: 60-200 syllable, "
+                                                    "150-350 slow, by seed)")
+    ap.add_argument("--text-pool", metavar="IDS",
+                    help="comma-separated ids the seed may choose from and fill with: 0-29 = the built-in "
+                         "sentences, 30-41 = the short fillers (keeps train/val/heldout texts apart)")
+    ap.add_argument("--speech-reserve-ms", type=int, default=0, metavar="MS",
+                    help="with --seconds: leave room for an offset of MS whatever the actual offset, so clips "
+                         "with and without an offset carry the same amount of speech (training sets use 600)")
     ap.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     ap.add_argument("--no-vary", action="store_true", help="no variation: still head, neutral light, no noise, "
                                                            "fixed voice/text/layout")
@@ -92,6 +114,26 @@ def parse(argv):
         ap.error("--crf must be 0..51")
     if a.face is None and a.face_image is None:
         a.face = "astronaut"
+    if a.text_pool is not None:
+        try:
+            a.text_pool = sorted({int(x) for x in a.text_pool.split(",") if x.strip()})
+        except ValueError:
+            ap.error("--text-pool: comma-separated integers")
+        if not a.text_pool or not all(0 <= i < len(SENTENCES) + len(FILLERS) for i in a.text_pool):
+            ap.error(f"--text-pool ids must be 0..{len(SENTENCES) + len(FILLERS) - 1}")
+    if a.dub_text_id is not None and not 0 <= a.dub_text_id < len(SENTENCES):
+        ap.error(f"--dub-text-id must be 0..{len(SENTENCES) - 1}")
+    if a.fake not in ("none", "drift") and a.offset_ms:
+        ap.error("--offset-ms applies to genuine clips and --fake drift only")
+    a.fake_params = {}
+    if a.offset_ms is None:
+        a.offset_ms = FK.drift_offset(rng_for(a.seed, "fake-drift")) if a.fake == "drift" else 0
+        if a.fake == "drift":
+            a.fake_params["offset_source"] = "seed"
+    elif a.fake == "drift":
+        a.fake_params["offset_source"] = "--offset-ms"
+    if a.fake == "drift":
+        a.fake_params["offset_ms"] = a.offset_ms
     return a
 
 
@@ -155,17 +197,36 @@ def motion_tracks(v, n, fps, rng_seed):
             "scale": 1 + R.smooth_motion(r, n, fps, amp["scale_frac"], fmin=0.03, fmax=0.2)}
 
 
-def plan_speech(a, v, log):
-    """Chooses and synthesises the sentences; returns (normalised content samples, sentences with offsets)."""
+def text_pools(a, exclude=()):
+    """The sentences and fillers the seed may pick (all, or those of --text-pool), minus `exclude`."""
+    if a.text_pool is None:
+        sp, fp = SENTENCES, FILLERS
+    else:
+        sp = [SENTENCES[i] for i in a.text_pool if i < len(SENTENCES)]
+        fp = [FILLERS[i - len(SENTENCES)] for i in a.text_pool if i >= len(SENTENCES)]
+    if exclude:
+        sp = [x for x in sp if x not in exclude]
+        fp = [x for x in fp if x not in exclude]
+    return sp, fp
+
+
+def plan_speech(a, v, log, stream="text", first_text=None, exclude=(), avail=None, normalise=True):
+    """Chooses and synthesises the sentences; returns (normalised content samples, sentences with offsets).
+    stream/first_text/exclude/avail: for the dubbed fake's second utterance (own random stream, other
+    sentences, a given length budget)."""
     vary = not a.no_vary
-    r = rng_for(a.seed, "text")
+    r = rng_for(a.seed, stream)
+    SP, FP = text_pools(a, exclude)
     say = lambda txt: S.synth(txt, v["voice"], v["wpm"], v["pitch"])  # noqa: E731
     pause = lambda: float(r.uniform(0.25, 0.8)) if vary else 0.45  # noqa: E731
     est = lambda txt: len(txt.split()) * 60.0 / v["wpm"]  # noqa: E731  (about 60/wpm s a word)
-    off = abs(a.offset_ms) / 1000.0
-    avail = None if a.seconds is None else a.seconds - 2 * PAD_MIN - off
-    if a.text is not None or a.text_id is not None:
-        first = a.text.strip() if a.text is not None else SENTENCES[a.text_id]
+    off = max(abs(a.offset_ms), a.speech_reserve_ms) / 1000.0
+    if avail is None:
+        avail = None if a.seconds is None else a.seconds - 2 * PAD_MIN - off
+    if first_text is None and stream == "text" and (a.text is not None or a.text_id is not None):
+        first_text = a.text.strip() if a.text is not None else SENTENCES[a.text_id]
+    if first_text is not None:
+        first = first_text
         x = say(first)
         if avail is not None and len(x) / S.SR > avail:
             print(f"talkgen: the text needs {len(x) / S.SR:.2f} s of speech but --seconds {a.seconds} leaves "
@@ -174,8 +235,8 @@ def plan_speech(a, v, log):
             raise SystemExit(2)
     else:
         # seed's choice; with --seconds, the first (in seeded order) that fits, then the short fillers
-        order = [int(i) for i in r.permutation(len(SENTENCES))] if vary else list(range(len(SENTENCES)))
-        cands = [SENTENCES[i] for i in order] + [FILLERS[int(i)] for i in r.permutation(len(FILLERS))]
+        order = [int(i) for i in r.permutation(len(SP))] if vary else list(range(len(SP)))
+        cands = [SP[i] for i in order] + [FP[int(i)] for i in r.permutation(len(FP))]
         first = x = None
         for txt in cands:
             if avail is not None and est(txt) > avail * 1.1:
@@ -193,9 +254,9 @@ def plan_speech(a, v, log):
     gaps = []
     if avail is not None:
         if not a.no_fill:
-            pool = SENTENCES + FILLERS
-            order = [int(i) for i in r.permutation(len(SENTENCES)) if SENTENCES[int(i)] != first]
-            order += [len(SENTENCES) + int(i) for i in r.permutation(len(FILLERS)) if FILLERS[int(i)] != first]
+            pool = SP + FP
+            order = [int(i) for i in r.permutation(len(SP)) if SP[int(i)] != first]
+            order += [len(SP) + int(i) for i in r.permutation(len(FP)) if FP[int(i)] != first]
             used = sum(len(p[1]) for p in parts) / S.SR
             tries = 0
             while order and tries < 6 and avail - used > 1.0:
@@ -226,7 +287,43 @@ def plan_speech(a, v, log):
         pos += len(x)
     content = np.concatenate(pieces)
     log(f"speech: {len(sentences)} sentence(s), {len(content) / S.SR:.2f} s, voice {v['voice']}")
-    return S.normalise(content, v["speech_dbfs"]), sentences
+    return (S.normalise(content, v["speech_dbfs"]) if normalise else content), sentences
+
+
+def dub_audio(a, v, content, sentences, log):
+    """The dubbed fake's audio track: another utterance (other words and/or voice) with the same length as
+    `content` (A), the same active-speech loudness, placed where A is (so both streams start and stop
+    speaking at the same times, like a genuine clip). 'voice' mode: A's sentences spoken by another
+    voice, each time-scaled onto A's sentence and placed at its start (the word timing inside still
+    differs). Returns (samples, params, sentences of B)."""
+    from .texts import VOICES as VL
+    p = FK.dub_params(rng_for(a.seed, "fake-dub"), v["voice"], VL, a.dub_mode, a.dub_voice)
+    if p["mode"] == "text":                 # the same speaker saying other words
+        p["wpm"], p["pitch"] = v["wpm"], v["pitch"]
+    elif p["mode"] == "voice":              # the same words at the same rate by another voice
+        p["wpm"] = v["wpm"]
+    vb = dict(v, voice=p["voice"], wpm=p["wpm"], pitch=p["pitch"])
+    n = len(content)
+    if p["mode"] == "voice":
+        out = np.zeros(n, np.float32)
+        sb, factors = [], []
+        for s in sentences:
+            i0, i1 = int(round(s["start_s"] * S.SR)), min(n, int(round(s["end_s"] * S.SR)))
+            y = S.synth(s["text"], vb["voice"], vb["wpm"], vb["pitch"])
+            y, f = FK.stretch_to(y, i1 - i0)
+            out[i0:i1] = y
+            factors.append(round(f, 3))
+            sb.append(dict(s))
+        p["tempo"] = factors
+    else:
+        first = SENTENCES[a.dub_text_id] if a.dub_text_id is not None else None
+        used = {s["text"] for s in sentences}
+        y, sb = plan_speech(a, vb, log, stream="text-dub", first_text=first, exclude=used,
+                            avail=1.1 * n / S.SR, normalise=False)   # then tempo 0.8-1.25x onto n
+        out, f = FK.stretch_to(y, n)
+        p["tempo"] = round(f, 3)
+    p["text"] = " ".join(s["text"] for s in sb)
+    return S.normalise(out, v["speech_dbfs"]), p, sb
 
 
 def room_tone(n, dbfs, rng):
@@ -261,8 +358,13 @@ def main(argv=None):
         return 2
     v = variation(a, finfo)
     v["_W"] = a.width
+    dub = None
     try:
         content, sentences = plan_speech(a, v, log)
+        if a.fake == "dubbed":
+            dub, a.fake_params, dub_sentences = dub_audio(a, v, content, sentences, log)
+            log(f"dubbed ({a.fake_params['mode']}): audio from voice {a.fake_params['voice']}: "
+                f"{a.fake_params['text'][:60]}")
     except S.SpeechError as e:
         print(f"talkgen: {e}", file=sys.stderr)
         return 2
@@ -287,13 +389,20 @@ def main(argv=None):
     driver = np.zeros(n_samples, np.float32)
     driver[v_start:v_start + clen] = content
     audio = np.zeros(n_samples, np.float32)
-    audio[a_start:a_start + clen] = content
+    audio[a_start:a_start + clen] = content if dub is None else dub
     if v["room_tone_dbfs"] is not None:
         audio += room_tone(n_samples, v["room_tone_dbfs"], rng_for(a.seed, "room"))
     pcm = S.to_s16(audio)
 
     m = v["mouth"]
-    opening = S.mouth_opening(driver, fps, n_frames, m["env_range_db"], m["env_gamma"], m["env_gain"])
+    times = lag = None
+    if a.fake == "jitter":
+        lag, a.fake_params = FK.jitter_track(rng_for(a.seed, "fake-jitter"), n_frames, fps,
+                                             (v_start / SR, (v_start + clen) / SR), a.jitter_mode, a.jitter_ms)
+        times = np.clip(np.arange(n_frames) / fps + lag / 1000.0, 0, n_frames / fps)
+        a.fake_params["mean_abs_ms"] = round(float(np.abs(lag).mean()), 1)
+    opening = S.mouth_opening(driver, fps, n_frames, m["env_range_db"], m["env_gamma"], m["env_gain"],
+                              times=times)
 
     # ---- video ----
     W, H = a.width, a.height
@@ -307,6 +416,11 @@ def main(argv=None):
                                                not a.no_vary)
         v["bg"].update(binfo)
     scene = R.Scene(rgb, d["landmarks"], W, H, v, rng_for(a.seed, "noise-frames"))
+    swap = frozen = None
+    if a.fake == "swap":
+        rs = rng_for(a.seed, "fake-swap")
+        a.fake_params, frozen = FK.swap_params(rs, n_frames, fps)
+        swap = FK.SwapFX(a.fake_params, scene.lm, rs, n_frames)
 
     tmp = tempfile.mkdtemp(prefix="talkgen-")
     try:
@@ -321,8 +435,12 @@ def main(argv=None):
         track = []
         show = not a.quiet and (n_frames > 250 or sys.stderr.isatty())
         t_render = time.time()
+        prev = None
         for k in range(n_frames):
             frame, info = scene.render(k, float(opening[k]))
+            if swap is not None:
+                frame = prev if frozen[k] and prev is not None else swap.apply(frame, k, info["M"])
+                prev = frame
             track.append(info)
             if enc:
                 enc.write(frame)
@@ -347,11 +465,20 @@ def main(argv=None):
     if a.meta:
         meta = build_meta(a, v, finfo, d, sentences, opening, track, n_frames, n_samples, v_start, a_start,
                           clen, y4m_frames, scene)
+        meta["label"] = "genuine" if a.fake == "none" else "fake"
+        meta["fake"] = None if a.fake == "none" else {"kind": a.fake, **a.fake_params}
+        if dub is not None:
+            meta["audio_text"] = a.fake_params["text"]
+            meta["audio_sentences"] = [s["text"] for s in dub_sentences]   # times: those of `sentences`, scaled
+        if lag is not None:
+            meta["per_frame"]["offset_ms"] = [round(float(x), 1) for x in lag]
+        if a.text_pool is not None:
+            meta["text_pool"] = a.text_pool
         os.makedirs(os.path.dirname(os.path.abspath(a.meta)), exist_ok=True)
         with open(a.meta, "w") as f:
             json.dump(meta, f, indent=1)
             f.write("\n")
-    log(f"{n_frames} frames {W}x{H}@{fps}, offset {a.offset_ms:+d} ms, face {finfo.get('id') or finfo.get('image')}"
+    log(f"{n_frames} frames {W}x{H}@{fps}, {a.fake if a.fake != 'none' else 'genuine'}, offset {a.offset_ms:+d} ms, face {finfo.get('id') or finfo.get('image')}"
         f" ({finfo['split']}); render {t_done - t_render:.2f} s, total {time.time() - t0:.2f} s")
     return 0
 

@@ -251,6 +251,7 @@ class Scene:
             canvas[iy0:iy1, ix0:ix1] = (region + (sub - region) * al + 0.5).astype(np.uint8)
         lm2[:, 0] -= cx0
         lm2[:, 1] -= cy0
+        self.lm = lm2                               # landmarks on the canvas (the swap fake's face mask)
         self.canvas_size = (cw, ch)
         self.base = np.ascontiguousarray(canvas)
         self.work = self.base.copy()
@@ -292,4 +293,4 @@ class Scene:
             f = np.clip(g, 0, 255).astype(np.uint8)
         mc = M[:, :2] @ self.rig.O + M[:, 2]
         return f, {"mouth_xy": [round(float(mc[0]), 1), round(float(mc[1]), 1)],
-                   "face_w": round(float(self.face_width * self.v["motion"]["scale"][k]), 1)}
+                   "face_w": round(float(self.face_width * self.v["motion"]["scale"][k]), 1), "M": M}

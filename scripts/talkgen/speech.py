@@ -83,14 +83,18 @@ def write_wav(path, s16):
         w.writeframes(s16.tobytes())
 
 
-def band_energy_db(x, fps, n_frames, win_s=0.040, band=(250.0, 3000.0)):
-    """Energy (dB) of x in `band` in a Hann window of win_s centred on each frame time k/fps."""
+def band_energy_db(x, fps, n_frames, win_s=0.040, band=(250.0, 3000.0), times=None):
+    """Energy (dB) of x in `band` in a Hann window of win_s centred on each frame time k/fps (or on
+    `times`, seconds, one per frame: used by the jitter fake to sample the speech at shifted times)."""
     w = int(round(win_s * SR)) | 1
     half = w // 2
     nfft = 1 << (w - 1).bit_length()
     pad = np.concatenate([np.zeros(half, np.float32), x, np.zeros(half + 1, np.float32)])
-    centres = np.round(np.arange(n_frames) * SR / fps).astype(np.int64)
-    centres = np.minimum(centres, len(x))
+    if times is None:
+        centres = np.round(np.arange(n_frames) * SR / fps).astype(np.int64)
+    else:
+        centres = np.round(np.asarray(times, np.float64) * SR).astype(np.int64)
+    centres = np.clip(centres, 0, len(x))
     idx = centres[:, None] + np.arange(w)[None, :]
     seg = pad[idx] * np.hanning(w).astype(np.float32)[None, :]
     spec = np.abs(np.fft.rfft(seg, nfft, axis=1)) ** 2
@@ -100,15 +104,16 @@ def band_energy_db(x, fps, n_frames, win_s=0.040, band=(250.0, 3000.0)):
     return 10 * np.log10(e + 1e-12)
 
 
-def mouth_opening(driver, fps, n_frames, range_db=30.0, gamma=1.6, gain=1.0):
+def mouth_opening(driver, fps, n_frames, range_db=30.0, gamma=1.6, gain=1.0, times=None):
     """Mouth opening a(t) in [0,1] per video frame from the speech that drives the lips.
 
     Band-limited (250-3000 Hz, i.e. vowel formants rather than fricative hiss or nasal murmur)
     energy in a 40 ms window centred on the frame time, mapped from [ref-range_db, ref] dB to [0,1]
     (ref = the 95th percentile over speech frames), compressed with a power `gamma` (> 1 keeps weak
     consonants small), smoothed with a zero-phase [1 2 1]/4 filter (no lag), times `gain`.
-    Exactly 0 where the driver is silent."""
-    e = band_energy_db(driver, fps, n_frames)
+    Exactly 0 where the driver is silent. `times` (s, per frame): sample the speech there instead of at
+    k/fps (the jitter fake)."""
+    e = band_energy_db(driver, fps, n_frames, times=times)
     speech = e > -90
     if not speech.any():
         return np.zeros(n_frames, np.float32)
