@@ -62,7 +62,7 @@ impl Player {
     fn frame(&mut self, models: &mut Models) -> bool {
         loop {
             match self.src.next_event().unwrap_or_else(|e| panic!("{e}")) {
-                Some(MediaEvent::Audio(a)) => self.analyzer.push_audio(a),
+                Some(MediaEvent::Audio(a)) => self.analyzer.push_audio(a, models).unwrap(),
                 Some(MediaEvent::Video(f)) => {
                     self.analyzer.push_video(f, models).unwrap_or_else(|e| panic!("{e}"));
                     while let Some(out) = self.analyzer.poll_output() {

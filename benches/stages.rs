@@ -8,7 +8,9 @@
 //! - `backbone`: face crop 224 + EfficientNet-Lite0, shipped int8 (`models/manifest.json`) and fp32
 //!   (`models/manifest.fp32.json`);
 //! - `audio_features`: 40 ms of 16 kHz audio pushed, then the features of one frame interval;
-//! - `lipsync`: the estimate over a 3.2 s window (80 frames at 25 fps) after observing the frames.
+//! - `lipsync`: the estimate over a 3.2 s window (80 frames at 25 fps) after observing the frames;
+//! - `temporal_head`: the Bi-LSTM head on one window's input (80 grid slots of feature rows + sync vector),
+//!   taken from the analyser on the clip.
 //!
 //! Everything runs on one thread. Run with `cargo bench --bench stages` (or `bash scripts/bench.sh`).
 
@@ -255,12 +257,12 @@ fn frame_reports(models: &mut Models, clip: Clip) -> Vec<deepfake_guard::analysi
     };
     while let Some(ev) = src.next_event().unwrap_or_else(|e| panic!("{e}")) {
         match ev {
-            MediaEvent::Audio(a) => analyzer.push_audio(a),
+            MediaEvent::Audio(a) => analyzer.push_audio(a, models).unwrap(),
             MediaEvent::Video(f) => analyzer.push_video(f, models).expect("analyse frame"),
         }
         drain(&mut analyzer);
     }
-    analyzer.finish();
+    analyzer.finish(models).unwrap();
     drain(&mut analyzer);
     out
 }
@@ -313,6 +315,55 @@ fn bench_lipsync(c: &mut Criterion, models: &mut Models) {
     g.finish();
 }
 
+fn bench_temporal_head(c: &mut Criterion, models: &mut Models) {
+    if models.head.is_none() {
+        eprintln!("bench: models/manifest.json has no temporal head; skipping temporal_head");
+        return;
+    }
+    // The analyser's own head input for a window in the middle of the clip.
+    let cfg = AnalyzerConfig { export_rows: true, ..AnalyzerConfig::default() };
+    let mut analyzer = Analyzer::new(cfg, models);
+    let mut src = FileSource::open(&CLIP_720P_H264.path(), None).unwrap_or_else(|e| panic!("{e}"));
+    let (mut rows, mut inputs) = (Vec::new(), Vec::new());
+    let mut drain = |a: &mut Analyzer| {
+        while let Some(o) = a.poll_output() {
+            match o {
+                Output::Row(r) => rows.push(r.values),
+                Output::Window(w) => inputs.extend(w.head_input),
+                Output::Frame(_) => {}
+            }
+        }
+    };
+    while let Some(ev) = src.next_event().unwrap_or_else(|e| panic!("{e}")) {
+        match ev {
+            MediaEvent::Audio(a) => analyzer.push_audio(a, models).unwrap(),
+            MediaEvent::Video(f) => analyzer.push_video(f, models).expect("analyse frame"),
+        }
+        drain(&mut analyzer);
+    }
+    analyzer.finish(models).unwrap();
+    drain(&mut analyzer);
+    let (seqs, sync) = inputs.get(1).or(inputs.first()).cloned().expect("at least one window");
+    let dim = rows[0].len();
+    let mut frames = vec![0.0f32; seqs.len() * dim];
+    for (k, s) in seqs.iter().enumerate() {
+        if *s >= 0 {
+            frames[k * dim..(k + 1) * dim].copy_from_slice(&rows[*s as usize]);
+        }
+    }
+    let head = models.head.as_mut().expect("checked above");
+    let out = head.run(&frames, &sync).expect("head runs");
+    eprintln!(
+        "bench: temporal head on a window of the clip: p(fake) {:.3}, offset {:.0} ms",
+        out.p_fake, out.offset_ms
+    );
+    let mut g = c.benchmark_group("temporal_head");
+    g.bench_function("window_80x1319", |b| {
+        b.iter(|| black_box(head.run(black_box(&frames), black_box(&sync)).unwrap()))
+    });
+    g.finish();
+}
+
 fn stages(c: &mut Criterion) {
     bench_decode(c);
     let decoded = common::decode_all(&CLIP_720P_H264.path());
@@ -333,6 +384,7 @@ fn stages(c: &mut Criterion) {
     bench_backbone(c, &mut models, &decoded, &rois);
     bench_audio(c, &decoded);
     bench_lipsync(c, &mut models);
+    bench_temporal_head(c, &mut models);
 }
 
 criterion_group! {

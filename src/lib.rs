@@ -33,14 +33,14 @@
 //! let mut source = FileSource::open("clip.mp4".as_ref(), None)?;
 //! while let Some(event) = source.next_event()? {
 //!     match event {
-//!         MediaEvent::Audio(chunk) => analyzer.push_audio(chunk),
+//!         MediaEvent::Audio(chunk) => analyzer.push_audio(chunk, &mut models)?,
 //!         MediaEvent::Video(frame) => analyzer.push_video(frame, &mut models)?,
 //!     }
 //!     while let Some(Output::Window(w)) = analyzer.poll_output() {
 //!         println!("{:?}", w.sync);
 //!     }
 //! }
-//! analyzer.finish();
+//! analyzer.finish(&mut models)?;
 //! # Ok(()) }
 //! ```
 

@@ -1,5 +1,5 @@
 use clap::Parser;
-use deepfake_guard::cli::{Cli, Command, scan};
+use deepfake_guard::cli::{Cli, Command, eval, features, scan};
 
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -7,6 +7,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan::run(&args),
         Command::Check { models } => scan::check(models),
+        Command::Eval(args) => eval::run(&args),
+        Command::Features(args) => features::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -66,14 +66,14 @@ fn a_plugged_in_detector_sees_every_frame_and_reports_per_window() {
     let mut windows = Vec::new();
     while let Some(event) = source.next_event().unwrap() {
         match event {
-            MediaEvent::Audio(chunk) => analyzer.push_audio(chunk),
+            MediaEvent::Audio(chunk) => analyzer.push_audio(chunk, &mut models).unwrap(),
             MediaEvent::Video(frame) => analyzer.push_video(frame, &mut models).unwrap(),
         }
         while let Some(Output::Window(w)) = analyzer.poll_output() {
             windows.push(w);
         }
     }
-    analyzer.finish();
+    analyzer.finish(&mut models).unwrap();
     while let Some(Output::Window(w)) = analyzer.poll_output() {
         windows.push(w);
     }

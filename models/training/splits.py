@@ -210,15 +210,25 @@ def render(s, outdir, python, tmp):
     return cur
 
 
-def make(split, count, outdir, start=0, jobs=1, seconds=None, python=None):
-    """Renders the specs into outdir/clips and writes outdir/manifest.csv (path relative to outdir,
-    label 0 genuine / 1 fake, offset_ms) and outdir/specs.jsonl."""
+def write_manifest(outdir, ss, paths):
+    """outdir/manifest.csv: `path,label,offset_ms,kind` (the clip list `deepfake-guard eval` and
+    `features` read; the kind is the optional group column)."""
+    with open(os.path.join(outdir, "manifest.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        for s, p in zip(ss, paths):
+            w.writerow([os.path.relpath(p, outdir), s["label"], offset_column(s), s["kind"]])
+
+
+def make(split, count, outdir, start=0, jobs=1, seconds=None, python=None, indices=None):
+    """Renders the specs (`count` from `start`, or the given `indices`) into outdir/clips and writes
+    outdir/manifest.csv (path relative to outdir, label 0 genuine / 1 fake, offset_ms, kind) and
+    outdir/specs.jsonl."""
     check_faces()
     if shutil.which("ffmpeg") is None:
         raise SystemExit("splits: ffmpeg not found")
     python = python or (os.path.join(ROOT, ".venv", "bin", "python")
                         if os.path.exists(os.path.join(ROOT, ".venv", "bin", "python")) else sys.executable)
-    ss = specs(split, count, start, seconds)
+    ss = [spec(split, i, seconds) for i in indices] if indices is not None else specs(split, count, start, seconds)
     os.makedirs(os.path.join(outdir, "clips"), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="splits-")
     paths = [None] * len(ss)
@@ -237,10 +247,7 @@ def make(split, count, outdir, start=0, jobs=1, seconds=None, python=None):
                       f"({el:.0f} s, ~{el / done * (len(ss) - done):.0f} s left)", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    with open(os.path.join(outdir, "manifest.csv"), "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        for s, p in zip(ss, paths):
-            w.writerow([os.path.relpath(p, outdir), s["label"], offset_column(s)])
+    write_manifest(outdir, ss, paths)
     with open(os.path.join(outdir, "specs.jsonl"), "w") as f:
         for s in ss:
             f.write(json.dumps(s) + "\n")
@@ -289,6 +296,7 @@ def main(argv=None):
     ap.add_argument("--count", type=int, help="clips (default: the plan's size of the split)")
     ap.add_argument("--start", type=int, default=0, help="first clip index (default 0)")
     ap.add_argument("--seconds", type=float, help="fixed clip length instead of 4-8 s")
+    ap.add_argument("--indices", help="render these clip indices (comma-separated) instead of --count/--start")
     ap.add_argument("--out", metavar="DIR")
     ap.add_argument("--jobs", type=int, default=1, help="clips rendered at once (default 1)")
     a = ap.parse_args(argv)
@@ -301,7 +309,8 @@ def main(argv=None):
     if a.make:
         if not a.out:
             ap.error("--make needs --out DIR")
-        make(a.make, a.count or DEFAULT_COUNT[a.make], a.out, a.start, a.jobs, a.seconds)
+        idx = [int(x) for x in a.indices.split(",")] if a.indices else None
+        make(a.make, a.count or DEFAULT_COUNT[a.make], a.out, a.start, a.jobs, a.seconds, indices=idx)
         print(os.path.join(a.out, "manifest.csv"))
     if not (a.summary or a.list or a.make):
         ap.print_help()

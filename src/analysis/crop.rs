@@ -55,6 +55,11 @@ impl Normalize {
     pub fn size(&self) -> u32 {
         self.size
     }
+
+    /// Whether the tensor is channel-planar (NCHW) rather than interleaved (NHWC).
+    pub fn nchw(&self) -> bool {
+        self.nchw
+    }
 }
 
 /// Bilinear sample of a plane at `(xf, yf)` in 1/256 pixel, clamped to the plane: returns the value x 65536.

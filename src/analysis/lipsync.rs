@@ -58,6 +58,8 @@ pub struct LipSync {
     total_frame_us: f64,
     last: Option<SyncEstimate>,
     curve: Vec<f32>,
+    /// Frame interval the last curve was computed on.
+    curve_frame_us: f32,
     frame_us: Vec<i64>,
 }
 
@@ -71,6 +73,7 @@ impl LipSync {
             total_frame_us: 0.0,
             last: None,
             curve: Vec::new(),
+            curve_frame_us: 0.0,
             frame_us: Vec::new(),
         }
     }
@@ -78,6 +81,12 @@ impl LipSync {
     /// The estimate of the most recent window, if it had enough face, motion and sound.
     pub fn last(&self) -> Option<SyncEstimate> {
         self.last
+    }
+
+    /// The correlation curve of the most recent window (lags `-K..=K` frames), its frame interval in
+    /// microseconds and the estimate's confidence; `None` when that window had no estimate.
+    pub fn last_curve(&self) -> Option<(&[f32], f32, f32)> {
+        self.last.map(|e| (&self.curve[..], self.curve_frame_us, e.confidence))
     }
 
     /// The estimate over every window seen so far (the mean correlation curve).
@@ -174,6 +183,7 @@ impl LipSync {
         self.total_curve.iter_mut().zip(&self.curve).for_each(|(t, c)| *t += *c as f64);
         self.total_windows += 1;
         self.total_frame_us += frame_us as f64;
+        self.curve_frame_us = frame_us as f32;
         peak_of(&self.curve, frame_us as f32)
     }
 }

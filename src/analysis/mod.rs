@@ -13,5 +13,10 @@ pub mod face;
 pub mod frame;
 pub mod lipsync;
 pub mod participant;
+pub mod temporal;
+pub mod verdict;
 
-pub use participant::{AnalysisError, Analyzer, AnalyzerConfig, FrameReport, Output, Summary, WindowReport};
+pub use participant::{
+    AnalysisError, Analyzer, AnalyzerConfig, FeatureRow, FrameReport, Output, Summary, WindowReport,
+};
+pub use verdict::{Verdict, VerdictConfig, VerdictMachine};

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use deepfake_guard_plugin_api::messages::State;
 use deepfake_guard_plugin_api::{AudioFeatures, Detector, FaceFeatures, FrameFeatures, Signal, Window};
 
 use super::audio::{AudioFeaturizer, AudioFrame};
@@ -11,7 +12,9 @@ use super::crop::{Normalize, Roi, sample_roi};
 use super::face::{BlazeFaceDecoder, Detection, mesh, roi_from_landmarks};
 use super::frame::{AudioChunk, VideoFrame};
 use super::lipsync::{LipSync, LipSyncConfig, SyncEstimate};
-use crate::inference::{InferenceError, Models};
+use super::temporal::{self, AUX, FeatureRing, SYNC_LEN, ix};
+use super::verdict::{Verdict, VerdictConfig, VerdictMachine};
+use crate::inference::{HeadOutput, InferenceError, Models};
 
 /// Settings of the analysis core. `Default` gives the values the product ships with.
 #[derive(Clone, Debug)]
@@ -34,6 +37,10 @@ pub struct AnalyzerConfig {
     pub lipsync: LipSyncConfig,
     /// Also emit one [`Output::Frame`] per analysed frame.
     pub frame_reports: bool,
+    /// Verdict thresholds; `None`: the temporal head's own operating point from the manifest.
+    pub verdict: Option<VerdictConfig>,
+    /// Emit every frame's feature row ([`Output::Row`]) and each window's head input (for training).
+    pub export_rows: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -49,6 +56,8 @@ impl Default for AnalyzerConfig {
             audio_wait_us: 1_000_000,
             lipsync: LipSyncConfig::default(),
             frame_reports: false,
+            verdict: None,
+            export_rows: false,
         }
     }
 }
@@ -70,8 +79,16 @@ pub struct WindowReport {
     pub audio_ratio: f32,
     /// Lip-sync estimate of the window, if it had face, motion and sound.
     pub sync: Option<SyncEstimate>,
-    /// Every detector's signal, by detector name (the built-in `lipsync` first).
+    /// Every detector's signal, by detector name (the built-in `lipsync` first, then `temporal` when the
+    /// head ran).
     pub signals: Vec<(String, Signal)>,
+    /// The temporal head's p(fake) and offset estimate for the window, if the manifest has a head.
+    pub head: Option<HeadOutput>,
+    /// The participant's state after this window (`None` without a head).
+    pub state: Option<State>,
+    /// With [`AnalyzerConfig::export_rows`]: the row sequence number of each grid slot (-1: empty) and the
+    /// sync vector, i.e. exactly what the head was (or would be) given.
+    pub head_input: Option<(Vec<i64>, Vec<f32>)>,
 }
 
 impl WindowReport {
@@ -87,6 +104,16 @@ pub enum Output {
     Window(WindowReport),
     /// Per-frame measurements, only when [`AnalyzerConfig::frame_reports`] is on (for debugging and research).
     Frame(FrameReport),
+    /// A frame's feature row, only when [`AnalyzerConfig::export_rows`] is on (training data).
+    Row(FeatureRow),
+}
+
+/// One frame's feature row as the temporal head sees it (layout in [`temporal`]).
+#[derive(Clone, Debug)]
+pub struct FeatureRow {
+    pub seq: u64,
+    pub pts_us: i64,
+    pub values: Vec<f32>,
 }
 
 /// One analysed frame's measurements.
@@ -110,11 +137,32 @@ pub struct Summary {
     pub detections_run: u64,
     pub windows: u64,
     pub sync: Option<SyncEstimate>,
+    /// Windows the temporal head scored, the sum of their scores, and how many ended in `alert`.
+    pub scored_windows: u64,
+    pub score_sum: f64,
+    pub alert_windows: u64,
+    /// The thresholds verdicts were made with (`None` without a head).
+    pub verdict_config: Option<VerdictConfig>,
 }
 
 impl Summary {
     pub fn face_ratio(&self) -> f32 {
         if self.analysed_frames == 0 { 0.0 } else { self.face_frames as f32 / self.analysed_frames as f32 }
+    }
+
+    pub fn audio_ratio(&self) -> f32 {
+        if self.analysed_frames == 0 { 0.0 } else { self.audio_frames as f32 / self.analysed_frames as f32 }
+    }
+
+    /// Mean p(fake) over the scored windows.
+    pub fn score(&self) -> Option<f32> {
+        (self.scored_windows > 0).then(|| (self.score_sum / self.scored_windows as f64) as f32)
+    }
+
+    /// `genuine`, `fake`, `no-face` or `no-audio`; `None` without a temporal head (and with a face).
+    pub fn verdict(&self) -> Option<Verdict> {
+        let cfg = self.verdict_config.as_ref()?;
+        Verdict::from_totals(self.face_ratio(), self.audio_ratio(), self.score(), self.alert_windows, cfg)
     }
 }
 
@@ -130,6 +178,13 @@ struct FaceRec {
     mouth_velocity: f32,
     embedding: Vec<f32>,
     has_embedding: bool,
+    /// Change cues against the previous frame: landmark motion, embedding change, thumbnail change,
+    /// centre-minus-border brightness and its change.
+    landmark_motion: f32,
+    embedding_delta: f32,
+    thumb_delta: f32,
+    centre_border: f32,
+    centre_border_delta: f32,
 }
 
 #[derive(Default)]
@@ -187,6 +242,17 @@ pub struct Analyzer {
     tensor: Vec<f32>,
     detections: Vec<Detection>,
     frame_counter: u64,
+    // Previous frame's face, for the change cues.
+    prev_landmarks: Vec<[f32; 3]>,
+    prev_embedding: Vec<f32>,
+    prev_thumb: Option<[f32; 64]>,
+    prev_centre_border: Option<f32>,
+    // Temporal head input and the verdict.
+    ring: FeatureRing,
+    row: Vec<f32>,
+    head_frames: Vec<f32>,
+    head_seqs: Vec<i64>,
+    verdict: Option<VerdictMachine>,
 }
 
 impl Analyzer {
@@ -217,6 +283,22 @@ impl Analyzer {
             tensor: Vec::new(),
             detections: Vec::new(),
             frame_counter: 0,
+            prev_landmarks: Vec::new(),
+            prev_embedding: Vec::new(),
+            prev_thumb: None,
+            prev_centre_border: None,
+            ring: FeatureRing::new(AUX + models.backbone.dim, 8_000_000),
+            row: Vec::with_capacity(AUX + models.backbone.dim),
+            head_frames: Vec::new(),
+            head_seqs: Vec::new(),
+            verdict: models.head.as_ref().map(|h| {
+                VerdictMachine::new(cfg.verdict.clone().unwrap_or(VerdictConfig {
+                    alert: h.params.threshold,
+                    suspicious: h.params.suspicious,
+                    clear: h.params.clear,
+                    ..VerdictConfig::default()
+                }))
+            }),
             cfg,
         }
     }
@@ -230,10 +312,10 @@ impl Analyzer {
         &self.cfg
     }
 
-    /// Feed decoded audio (16 kHz mono).
-    pub fn push_audio(&mut self, chunk: AudioChunk<'_>) {
+    /// Feed decoded audio (16 kHz mono). Windows completed by it are assessed now (the temporal head runs).
+    pub fn push_audio(&mut self, chunk: AudioChunk<'_>, models: &mut Models) -> Result<(), AnalysisError> {
         self.audio.push(chunk);
-        self.flush_ready(false);
+        self.flush_ready(false, models)
     }
 
     /// Feed one decoded video frame: runs the vision models now; the frame's audio part follows once audio
@@ -265,8 +347,7 @@ impl Analyzer {
             self.spare_faces.push(face); // keep its buffers for a later frame
         }
         self.pending.push_back(rec);
-        self.flush_ready(false);
-        Ok(())
+        self.flush_ready(false, models)
     }
 
     /// Detect or track, then landmarks, lip features and (maybe) the embedding. Returns whether a face was found.
@@ -299,7 +380,7 @@ impl Analyzer {
         }
         self.since_detect += 1;
         let Some(roi) = self.track else {
-            self.last_mouth = None;
+            self.forget_face();
             return Ok(false);
         };
         sample_roi(img, &roi, &self.lm_norm, &mut self.tensor);
@@ -308,7 +389,7 @@ impl Analyzer {
         let presence = 1.0 / (1.0 + (-flag.clamp(-50.0, 50.0)).exp());
         if presence < self.cfg.min_presence {
             self.track = None; // lost: detect again on the next frame
-            self.last_mouth = None;
+            self.forget_face();
             return Ok(false);
         }
         out.landmarks.clear();
@@ -327,6 +408,17 @@ impl Analyzer {
             _ => 0.0,
         };
         self.last_mouth = Some((frame.pts_us, mouth_open));
+        out.landmark_motion = if self.prev_landmarks.len() == p.len() {
+            p.iter()
+                .zip(&self.prev_landmarks)
+                .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
+                .sum::<f32>()
+                / (p.len() as f32 * face_size)
+        } else {
+            0.0
+        };
+        self.prev_landmarks.clear();
+        self.prev_landmarks.extend_from_slice(p);
         out.mouth_open = mouth_open;
         out.face_size = face_size;
         out.presence = presence;
@@ -348,17 +440,39 @@ impl Analyzer {
         if self.backbone_count.is_multiple_of(self.cfg.backbone_every.max(1)) {
             let face_roi = Roi { size: next.size / 1.5 * 1.2, ..next };
             sample_roi(img, &face_roi, &self.bb_norm, &mut self.tensor);
+            let mut thumb = [0.0f32; 64];
+            temporal::thumbnail(&self.tensor, self.bb_norm.size() as usize, self.bb_norm.nchw(), &mut thumb);
+            let cb = temporal::centre_minus_border(&thumb);
+            out.thumb_delta =
+                self.prev_thumb.map_or(0.0, |q| thumb.iter().zip(&q).map(|(a, b)| (a - b).abs()).sum::<f32>() / 64.0);
+            out.centre_border = cb;
+            out.centre_border_delta = self.prev_centre_border.map_or(0.0, |q| (cb - q).abs());
+            self.prev_thumb = Some(thumb);
+            self.prev_centre_border = Some(cb);
             let e = models.backbone.run(&self.tensor)?;
             out.embedding.clear();
             out.embedding.extend_from_slice(e);
             out.has_embedding = true;
+            out.embedding_delta =
+                if self.prev_embedding.len() == e.len() { 1.0 - cosine(e, &self.prev_embedding) } else { 0.0 };
+            self.prev_embedding.clear();
+            self.prev_embedding.extend_from_slice(e);
         }
         self.backbone_count = self.backbone_count.wrapping_add(1);
         Ok(true)
     }
 
+    /// The tracked face is gone: change cues start again with the next face.
+    fn forget_face(&mut self) {
+        self.last_mouth = None;
+        self.prev_landmarks.clear();
+        self.prev_embedding.clear();
+        self.prev_thumb = None;
+        self.prev_centre_border = None;
+    }
+
     /// Finish frames whose audio is known (or will never come), in order.
-    fn flush_ready(&mut self, at_end: bool) {
+    fn flush_ready(&mut self, at_end: bool, models: &mut Models) -> Result<(), AnalysisError> {
         while let Some(front) = self.pending.front() {
             let t = front.pts_us;
             let audio = if !self.cfg.expect_audio {
@@ -372,15 +486,17 @@ impl Analyzer {
                 break;
             };
             let rec = self.pending.pop_front().expect("front exists");
-            self.finish_frame(&rec, &audio);
+            let done = self.finish_frame(&rec, &audio, models);
             self.pool.push(rec);
+            done?;
         }
+        Ok(())
     }
 
-    fn finish_frame(&mut self, rec: &FrameRec, audio: &AudioFrame) {
+    fn finish_frame(&mut self, rec: &FrameRec, audio: &AudioFrame, models: &mut Models) -> Result<(), AnalysisError> {
         self.next_window_start.get_or_insert(rec.pts_us);
         // Close every window that ends at or before this frame.
-        self.close_windows_before(rec.pts_us);
+        self.close_windows_before(rec.pts_us, models)?;
         let af = AudioFeatures::new(audio.present, audio.level_db, audio.envelope, audio.onset, &audio.log_mel);
         let face = rec.face.as_ref().map(|f| {
             FaceFeatures::new(
@@ -418,20 +534,27 @@ impl Analyzer {
             mouth_open: rec.face.as_ref().map_or(0.0, |f| f.mouth_open),
             has_audio: audio.present,
         });
+        fill_row(&mut self.row, rec, audio, self.ring.dim());
+        let seq = self.ring.push(rec.pts_us, &self.row);
+        if self.cfg.export_rows {
+            self.outputs.push_back(Output::Row(FeatureRow { seq, pts_us: rec.pts_us, values: self.row.clone() }));
+        }
+        Ok(())
     }
 
-    fn close_windows_before(&mut self, now_us: i64) {
+    fn close_windows_before(&mut self, now_us: i64, models: &mut Models) -> Result<(), AnalysisError> {
         while let Some(start) = self.next_window_start {
             let end = start + self.cfg.window_us;
             if now_us < end {
                 break;
             }
-            self.emit_window(Window { start_us: start, end_us: end });
             self.next_window_start = Some(start + self.cfg.hop_us);
+            self.emit_window(Window { start_us: start, end_us: end }, models)?;
         }
+        Ok(())
     }
 
-    fn emit_window(&mut self, window: Window) {
+    fn emit_window(&mut self, window: Window, models: &mut Models) -> Result<(), AnalysisError> {
         // Drop tallies no later window needs.
         while self.tallies.front().is_some_and(|t| t.pts_us < window.start_us) {
             self.tallies.pop_front();
@@ -447,31 +570,58 @@ impl Analyzer {
             audio += t.has_audio as u32;
         }
         if frames == 0 {
-            return;
+            return Ok(());
         }
-        let mut signals = Vec::with_capacity(1 + self.detectors.len());
+        let mut signals = Vec::with_capacity(2 + self.detectors.len());
         signals.push(("lipsync".to_string(), self.lipsync.assess(window)));
         for d in &mut self.detectors {
             signals.push((d.name().to_string(), d.assess(window)));
         }
+        // The temporal head over the grid slots that end with the window.
+        let mut sync = [0.0f32; SYNC_LEN];
+        temporal::sync_vector(self.lipsync.last_curve(), &mut sync);
+        let slots = models.head.as_ref().map_or(temporal::SLOTS, |h| h.slots);
+        self.ring.gather(window.end_us, slots, &mut self.head_frames, &mut self.head_seqs);
+        let face_ratio = face as f32 / frames as f32;
+        let audio_ratio = audio as f32 / frames as f32;
+        let head = match models.head.as_mut() {
+            Some(h) => Some(h.run(&self.head_frames, &sync)?),
+            None => None,
+        };
+        // Without a face the head has nothing to judge: its score does not count.
+        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= 0.5);
+        if let Some(h) = head {
+            signals
+                .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
+        }
+        let state = self.verdict.as_mut().map(|v| v.update(face_ratio, audio_ratio, score));
+        if let Some(s) = score {
+            self.summary.scored_windows += 1;
+            self.summary.score_sum += s as f64;
+        }
+        self.summary.alert_windows += (state == Some(State::Alert)) as u64;
         self.summary.windows += 1;
         self.outputs.push_back(Output::Window(WindowReport {
             start_us: window.start_us,
             end_us: window.end_us,
             frames,
-            face_ratio: face as f32 / frames as f32,
+            face_ratio,
             faces,
             mouth_open: (face > 0).then(|| mouth / face as f32),
-            audio_ratio: audio as f32 / frames as f32,
+            audio_ratio,
             sync: self.lipsync.last(),
             signals,
+            head,
+            state,
+            head_input: self.cfg.export_rows.then(|| (self.head_seqs.clone(), sync.to_vec())),
         }));
+        Ok(())
     }
 
     /// End of input: finish waiting frames and report the last, partial window if it holds at least half a
     /// window of media.
-    pub fn finish(&mut self) {
-        self.flush_ready(true);
+    pub fn finish(&mut self, models: &mut Models) -> Result<(), AnalysisError> {
+        self.flush_ready(true, models)?;
         if let Some(start) = self.next_window_start
             && self.last_frame_us != i64::MIN
         {
@@ -479,12 +629,18 @@ impl Analyzer {
             if end - start >= self.cfg.window_us / 2 && end > start {
                 // Only report if this partial window adds media not covered by the previous full window.
                 if self.summary.windows == 0 || end > start - self.cfg.hop_us + self.cfg.window_us {
-                    self.emit_window(Window { start_us: start, end_us: end });
+                    self.emit_window(Window { start_us: start, end_us: end }, models)?;
                 }
             }
             self.next_window_start = None;
         }
         self.summary.sync = self.lipsync.overall();
+        Ok(())
+    }
+
+    /// The participant's current state (`None` before the first window or without a temporal head).
+    pub fn state(&self) -> Option<State> {
+        self.verdict.as_ref().and_then(|v| v.state())
     }
 
     /// Next output, if any.
@@ -498,8 +654,49 @@ impl Analyzer {
         if s.sync.is_none() {
             s.sync = self.lipsync.overall();
         }
+        s.verdict_config = self.verdict.as_ref().map(|v| v.config().clone());
         s
     }
+}
+
+/// One frame's feature row: the aux values of [`temporal`] then the embedding (zeros where missing).
+fn fill_row(row: &mut Vec<f32>, rec: &FrameRec, audio: &AudioFrame, dim: usize) {
+    row.clear();
+    row.resize(dim, 0.0);
+    row[ix::MULTI_FACE] = (rec.faces > 1) as u8 as f32;
+    if let Some(f) = &rec.face {
+        row[ix::FACE] = 1.0;
+        row[ix::PRESENCE] = f.presence;
+        row[ix::MOUTH_OPEN] = f.mouth_open;
+        row[ix::MOUTH_WIDTH] = f.mouth_width;
+        row[ix::MOUTH_VELOCITY] = f.mouth_velocity;
+        row[ix::LANDMARK_MOTION] = f.landmark_motion;
+        if f.has_embedding {
+            row[ix::EMBEDDING_DELTA] = f.embedding_delta;
+            row[ix::THUMB_DELTA] = f.thumb_delta;
+            row[ix::CENTRE_BORDER] = f.centre_border;
+            row[ix::CENTRE_BORDER_DELTA] = f.centre_border_delta;
+            let n = f.embedding.len().min(dim - AUX);
+            row[AUX..AUX + n].copy_from_slice(&f.embedding[..n]);
+        }
+    }
+    if audio.present {
+        row[ix::AUDIO] = 1.0;
+        row[ix::LEVEL] = audio.level_db / 100.0;
+        row[ix::ENVELOPE] = (audio.envelope + 1e-6).ln();
+        row[ix::ONSET] = audio.onset;
+        row[ix::LOG_MEL..ix::LOG_MEL + audio.log_mel.len()].copy_from_slice(&audio.log_mel);
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa > 0.0 && bb > 0.0 { ab / (aa.sqrt() * bb.sqrt()) } else { 1.0 }
 }
 
 /// Whether two ROIs differ by less than landmark jitter (1% of the size in position or size, 3 degrees).

@@ -1,5 +1,8 @@
 //! Command-line front end: argument parsing and the sub-commands. The only place that prints.
 
+pub mod dataset;
+pub mod eval;
+pub mod features;
 pub mod scan;
 
 use std::path::PathBuf;
@@ -18,6 +21,11 @@ pub struct Cli {
 pub enum Command {
     /// Analyse a recorded clip (anything FFmpeg reads) and report per window and in total.
     Scan(scan::ScanArgs),
+    /// Evaluate the detector on a labelled clip list (`path,label[,offset_ms[,group]]`): AUC, accuracy,
+    /// recall, offset error, false alerts per hour.
+    Eval(eval::EvalArgs),
+    /// Export the temporal head's inputs for a labelled clip list (training data; see models/training).
+    Features(features::FeaturesArgs),
     /// Load and check every model of the manifest (sha256, input/output names and shapes), then exit.
     Check {
         /// Model manifest (default: models/manifest.json of this installation).

@@ -3,14 +3,17 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::analysis::{Analyzer, AnalyzerConfig, Output, Summary, WindowReport};
+use deepfake_guard_plugin_api::messages::State;
+
+use super::dataset::analyse_file;
+use crate::analysis::{AnalyzerConfig, Output, Summary, WindowReport};
 use crate::inference::{Manifest, Models};
-use crate::media::file::{FileSource, MediaEvent};
+use crate::media::file::FileSource;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -49,21 +52,24 @@ pub fn run(args: &ScanArgs) -> Result<()> {
     let manifest_path = args.models.clone().unwrap_or_else(Manifest::default_path);
     let manifest = Manifest::load(&manifest_path)?;
     let mut models = Models::load(&manifest)?;
-    let mut source = FileSource::open(&args.file, args.audio.as_deref())?;
-    let info = source.info().clone();
     let cfg = AnalyzerConfig {
         detect_every: args.detect_every,
         frame_stride: args.stride,
         window_us: args.window_ms as i64 * 1000,
         hop_us: args.hop_ms as i64 * 1000,
-        expect_audio: info.has_audio,
         frame_reports: args.frames,
         ..AnalyzerConfig::default()
     };
-    let mut analyzer = Analyzer::new(cfg, &models);
-    let progress = progress_bar(info.duration_us);
+    if models.head.is_none() {
+        log::warn!(
+            "{}: no temporal head (role `temporal_head`): measurements only, no verdicts",
+            manifest_path.display()
+        );
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    // Opening the file only reads its headers; the analysis opens it again to decode.
+    let info = FileSource::open(&args.file, args.audio.as_deref())?.info().clone();
     if !args.json {
         writeln!(
             out,
@@ -76,26 +82,17 @@ pub fn run(args: &ScanArgs) -> Result<()> {
             models.backbone.file().file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
         )?;
     }
-    loop {
-        let event = source.next_event().with_context(|| format!("decoding {}", args.file.display()))?;
-        match event {
-            None => break,
-            Some(MediaEvent::Audio(chunk)) => analyzer.push_audio(chunk),
-            Some(MediaEvent::Video(frame)) => {
-                progress.set_position(frame.pts_us.max(0) as u64);
-                analyzer.push_video(frame, &mut models)?;
-            }
-        }
-        while let Some(output) = analyzer.poll_output() {
-            progress.suspend(|| print_output(&mut out, &output, args.json))?;
-        }
-    }
-    analyzer.finish();
-    while let Some(output) = analyzer.poll_output() {
-        print_output(&mut out, &output, args.json)?;
-    }
-    progress.finish_and_clear();
-    print_summary(&mut out, &analyzer.summary(), source.decode_errors(), args.json)?;
+    let bar = progress_bar(info.duration_us);
+    let (summary, decode_errors, _) = analyse_file(
+        &args.file,
+        args.audio.as_deref(),
+        cfg,
+        &mut models,
+        |output| Ok(bar.suspend(|| print_output(&mut out, &output, args.json))?),
+        |pts| bar.set_position(pts.max(0) as u64),
+    )?;
+    bar.finish_and_clear();
+    print_summary(&mut out, &summary, decode_errors, args.json)?;
     Ok(())
 }
 
@@ -130,6 +127,7 @@ fn print_output(out: &mut impl Write, output: &Output, json: bool) -> std::io::R
             });
             return if json { writeln!(out, "{v}") } else { writeln!(out, "  frame {v}") };
         }
+        Output::Row(_) => return Ok(()),
     };
     if json {
         writeln!(out, "{}", window_json(w))
@@ -142,9 +140,14 @@ fn print_output(out: &mut impl Write, output: &Output, json: bool) -> std::io::R
             if w.face() { format!("face yes ({} seen)", w.faces) } else { format!("face no  ({} seen)", w.faces) };
         let mouth = w.mouth_open.map(|m| format!("mouth {m:.3}")).unwrap_or_else(|| "mouth  n/a ".into());
         let audio = if w.audio_ratio < 0.5 { "  no audio" } else { "" };
+        let verdict = match (window_score(w), w.state) {
+            (Some(s), Some(st)) => format!("  p(fake) {s:.2}  {}", state_str(st)),
+            (None, Some(st)) => format!("  {}", state_str(st)),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "[{:8.2} - {:8.2} s] {face}  {mouth}  {sync}{audio}",
+            "[{:8.2} - {:8.2} s] {face}  {mouth}  {sync}{audio}{verdict}",
             w.start_us as f64 / 1e6,
             w.end_us as f64 / 1e6
         )
@@ -165,7 +168,27 @@ pub fn window_json(w: &WindowReport) -> serde_json::Value {
         "frames": w.frames,
         "face_ratio": round3(w.face_ratio),
         "audio_ratio": round3(w.audio_ratio),
+        "score": window_score(w).map(round3),
+        "state": w.state.map(state_str),
+        "head_offset_ms": window_score(w).and(w.head).map(|h| h.offset_ms.round() as i64),
     })
+}
+
+/// The temporal head's p(fake) of a window that had a face to judge.
+pub fn window_score(w: &WindowReport) -> Option<f32> {
+    w.signals.iter().find(|(n, _)| n == "temporal").and_then(|(_, s)| s.score)
+}
+
+/// The wire name of a state (the plugin API's serde name).
+pub fn state_str(s: State) -> &'static str {
+    match s {
+        State::Clear => "clear",
+        State::Suspicious => "suspicious",
+        State::Alert => "alert",
+        State::NoFace => "no-face",
+        State::NoAudio => "no-audio",
+        _ => "unknown",
+    }
 }
 
 fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bool) -> std::io::Result<()> {
@@ -175,7 +198,10 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
             "frames": s.frames,
             "analysed_frames": s.analysed_frames,
             "face_ratio": round3(s.face_ratio()),
-            "audio_ratio": if s.analysed_frames == 0 { 0.0 } else { round3(s.audio_frames as f32 / s.analysed_frames as f32) },
+            "audio_ratio": round3(s.audio_ratio()),
+            "verdict": s.verdict().map(|v| v.as_str()),
+            "score": s.score().map(round3),
+            "alert_windows": s.alert_windows,
             "av_offset_ms": s.sync.map(|e| e.offset_ms.round() as i64),
             "sync_confidence": s.sync.map_or(0.0, |e| round3(e.confidence)),
             "windows": s.windows,
@@ -205,6 +231,17 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
                 e.confidence
             ),
             None => writeln!(out, "lip sync: not measurable (no face with a moving mouth, or no speech)"),
+        }?;
+        match (s.verdict(), s.score()) {
+            (Some(v), Some(score)) => writeln!(
+                out,
+                "verdict: {} (mean p(fake) {score:.2}, {} of {} windows in alert)",
+                v.as_str(),
+                s.alert_windows,
+                s.windows
+            ),
+            (Some(v), None) => writeln!(out, "verdict: {}", v.as_str()),
+            (None, _) => writeln!(out, "verdict: none (the manifest has no temporal head)"),
         }
     }
 }

@@ -64,6 +64,28 @@ pub struct ModelEntry {
     pub source: Option<serde_json::Value>,
     #[serde(default)]
     pub card: Option<PathBuf>,
+    /// Settings of the temporal head (role `temporal_head` only).
+    #[serde(default)]
+    pub head: Option<HeadParams>,
+}
+
+/// What a temporal head was trained for, and its operating point.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadParams {
+    /// Feature-row layout the head was trained on (see `analysis::temporal`).
+    pub feature_version: u32,
+    /// Grid step of its input, milliseconds.
+    pub grid_ms: u32,
+    /// Window score at or above which a window counts towards an alert.
+    pub threshold: f32,
+    /// Window score at or above which a participant is `suspicious`.
+    pub suspicious: f32,
+    /// Window score below which a window counts towards clearing an alert.
+    pub clear: f32,
+    /// sha256 of the backbone whose embeddings it was trained on.
+    #[serde(default)]
+    pub backbone_sha256: Option<String>,
 }
 
 impl ModelEntry {

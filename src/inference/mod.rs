@@ -8,6 +8,6 @@ mod models;
 mod runtime;
 
 pub use error::InferenceError;
-pub use manifest::{Manifest, ModelEntry, Preprocessing, TensorSpec};
-pub use models::{Backbone, FaceDetector, FaceLandmarker, Models, RawDetections};
+pub use manifest::{HeadParams, Manifest, ModelEntry, Preprocessing, TensorSpec};
+pub use models::{Backbone, FaceDetector, FaceLandmarker, HeadOutput, Models, RawDetections, TemporalHead};
 pub use runtime::{environment, runtime_library_path};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ort::session::{Session, builder::GraphOptimizationLevel};
 use ort::value::TensorRef;
 
-use super::manifest::{Manifest, ModelEntry, Preprocessing, TensorSpec};
+use super::manifest::{HeadParams, Manifest, ModelEntry, Preprocessing, TensorSpec};
 use super::{InferenceError, environment};
 
 /// A session whose file matched the manifest's sha256 and whose interface matched the manifest's tensors.
@@ -13,7 +13,8 @@ struct CheckedSession {
     session: Session,
     file: PathBuf,
     entry: ModelEntry,
-    input_shape: Vec<i64>,
+    /// The manifest's input shapes, in manifest order (batch dimension set to 1 when run).
+    input_shapes: Vec<Vec<i64>>,
 }
 
 impl CheckedSession {
@@ -34,14 +35,27 @@ impl CheckedSession {
             .map_err(|e| create(e.to_string()))?;
         check_interface(&file, "input", &entry.inputs, session.inputs())?;
         check_interface(&file, "output", &entry.outputs, session.outputs())?;
-        if entry.inputs.len() != 1 {
-            return Err(InferenceError::Interface {
-                file,
-                detail: format!("expected exactly one input, the manifest lists {}", entry.inputs.len()),
-            });
-        }
-        let input_shape = entry.inputs[0].shape.clone();
-        Ok(Self { session, file, entry, input_shape })
+        let input_shapes = entry
+            .inputs
+            .iter()
+            .map(|i| {
+                let mut s = i.shape.clone();
+                if let Some(b) = s.first_mut() {
+                    *b = 1;
+                }
+                s
+            })
+            .collect();
+        Ok(Self { session, file, entry, input_shapes })
+    }
+
+    /// Index of the manifest input with `role`.
+    fn input_index(&self, role: &str) -> Result<usize, InferenceError> {
+        self.entry
+            .inputs
+            .iter()
+            .position(|i| i.role.as_deref() == Some(role))
+            .ok_or_else(|| self.interface_error(format!("the manifest names no input with role `{role}`")))
     }
 
     fn interface_error(&self, detail: String) -> InferenceError {
@@ -63,10 +77,17 @@ impl CheckedSession {
             .ok_or_else(|| self.interface_error("the manifest gives no `preprocessing`".into()))?;
         let s = pre.size as i64;
         let expect: [i64; 3] = if pre.nchw() { [3, s, s] } else { [s, s, 3] };
-        if self.input_shape.len() != 4 || self.input_shape[1..] != expect {
+        if self.input_shapes.len() != 1 {
+            return Err(self.interface_error(format!(
+                "an image model takes exactly one input, the manifest lists {}",
+                self.input_shapes.len()
+            )));
+        }
+        let shape = &self.input_shapes[0];
+        if shape.len() != 4 || shape[1..] != expect {
             return Err(self.interface_error(format!(
                 "input shape {:?} does not fit preprocessing {} {}x{}",
-                self.input_shape, pre.layout, s, s
+                shape, pre.layout, s, s
             )));
         }
         if !pre.color.eq_ignore_ascii_case("RGB") {
@@ -77,18 +98,45 @@ impl CheckedSession {
 
     /// Run on one image tensor (batch 1) and copy each requested output into `outs`.
     fn run(&mut self, input: &[f32], outputs: &[&str], outs: &mut [&mut Vec<f32>]) -> Result<(), InferenceError> {
-        let mut shape = self.input_shape.clone();
-        shape[0] = 1;
         let run_err =
             |file: &Path, e: ort::Error| InferenceError::Run { file: file.to_path_buf(), reason: e.to_string() };
-        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_err(&self.file, e))?;
+        let tensor =
+            TensorRef::from_array_view((self.input_shapes[0].as_slice(), input)).map_err(|e| run_err(&self.file, e))?;
         let result = self.session.run(ort::inputs![tensor]).map_err(|e| run_err(&self.file, e))?;
+        Self::copy_outputs(&self.file, &result, outputs, outs)
+    }
+
+    /// Run with every input of the manifest, in manifest order (batch 1), and copy the requested outputs.
+    fn run_inputs(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &[&str],
+        outs: &mut [&mut Vec<f32>],
+    ) -> Result<(), InferenceError> {
+        let run_err =
+            |file: &Path, e: ort::Error| InferenceError::Run { file: file.to_path_buf(), reason: e.to_string() };
+        let mut named = Vec::with_capacity(inputs.len());
+        for ((spec, shape), data) in self.entry.inputs.iter().zip(&self.input_shapes).zip(inputs) {
+            let t = TensorRef::from_array_view((shape.as_slice(), *data)).map_err(|e| run_err(&self.file, e))?;
+            named.push((std::borrow::Cow::Borrowed(spec.name.as_str()), ort::session::SessionInputValue::from(t)));
+        }
+        let result = self.session.run(named).map_err(|e| run_err(&self.file, e))?;
+        Self::copy_outputs(&self.file, &result, outputs, outs)
+    }
+
+    fn copy_outputs(
+        file: &Path,
+        result: &ort::session::SessionOutputs<'_>,
+        outputs: &[&str],
+        outs: &mut [&mut Vec<f32>],
+    ) -> Result<(), InferenceError> {
+        let run_err = |e: ort::Error| InferenceError::Run { file: file.to_path_buf(), reason: e.to_string() };
         for (name, out) in outputs.iter().zip(outs.iter_mut()) {
             let value = result.get(*name).ok_or_else(|| InferenceError::Run {
-                file: self.file.clone(),
+                file: file.to_path_buf(),
                 reason: format!("output `{name}` missing from the result"),
             })?;
-            let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| run_err(&self.file, e))?;
+            let (_, data) = value.try_extract_tensor::<f32>().map_err(run_err)?;
             out.clear();
             out.extend_from_slice(data);
         }
@@ -250,20 +298,126 @@ impl Backbone {
     }
 }
 
+/// Temporal head (role `temporal_head`): a window of feature rows and the window's sync vector ->
+/// p(fake) and the audio/video offset.
+pub struct TemporalHead {
+    inner: CheckedSession,
+    names: [String; 2],
+    frames_ix: usize,
+    pub params: HeadParams,
+    /// Grid slots per window and values per row.
+    pub slots: usize,
+    pub row: usize,
+    p_fake: Vec<f32>,
+    offset: Vec<f32>,
+}
+
+/// Output of the temporal head for one window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeadOutput {
+    pub p_fake: f32,
+    pub offset_ms: f32,
+}
+
+impl TemporalHead {
+    pub const ROLE: &'static str = "temporal_head";
+
+    /// Load the head and check it against the feature layout of this build and the backbone's size.
+    pub fn load(manifest: &Manifest, backbone_dim: usize, aux: usize, sync_len: usize) -> Result<Self, InferenceError> {
+        let inner = CheckedSession::open(manifest, Self::ROLE)?;
+        let params = inner
+            .entry
+            .head
+            .clone()
+            .ok_or_else(|| inner.interface_error("the manifest entry has no `head` settings".into()))?;
+        if params.feature_version != crate::analysis::temporal::FEATURE_VERSION {
+            return Err(inner.interface_error(format!(
+                "the head was trained on feature set v{}, this build computes v{}: retrain it \
+                 (models/training/README.md)",
+                params.feature_version,
+                crate::analysis::temporal::FEATURE_VERSION
+            )));
+        }
+        if params.grid_ms as i64 * 1000 != crate::analysis::temporal::GRID_US {
+            return Err(inner.interface_error(format!("grid of {} ms; this build uses 40 ms", params.grid_ms)));
+        }
+        let frames_ix = inner.input_index("frames")?;
+        let sync_ix = inner.input_index("sync")?;
+        if inner.input_shapes.len() != 2 {
+            return Err(inner.interface_error("the head takes exactly two inputs, `frames` and `sync`".into()));
+        }
+        let fs = &inner.input_shapes[frames_ix];
+        if fs.len() != 3 || fs[1] <= 0 || fs[2] != (aux + backbone_dim) as i64 {
+            return Err(inner.interface_error(format!(
+                "input `frames` has shape {fs:?}; [1, slots, {}] expected ({aux} frame features + the backbone's \
+                 {backbone_dim}-value embedding): was the head trained with another backbone?",
+                aux + backbone_dim
+            )));
+        }
+        if inner.input_shapes[sync_ix] != [1, sync_len as i64] {
+            return Err(inner.interface_error(format!(
+                "input `sync` has shape {:?}; [1, {sync_len}] expected",
+                inner.input_shapes[sync_ix]
+            )));
+        }
+        let p = inner.output_spec("p_fake")?;
+        let o = inner.output_spec("offset_ms")?;
+        let (slots, row) = (fs[1] as usize, fs[2] as usize);
+        Ok(Self {
+            names: [p.name, o.name],
+            frames_ix,
+            inner,
+            params,
+            slots,
+            row,
+            p_fake: Vec::new(),
+            offset: Vec::new(),
+        })
+    }
+
+    /// Run on one window: `frames` is `slots x row` values, `sync` the sync vector.
+    pub fn run(&mut self, frames: &[f32], sync: &[f32]) -> Result<HeadOutput, InferenceError> {
+        let inputs: [&[f32]; 2] = if self.frames_ix == 0 { [frames, sync] } else { [sync, frames] };
+        let names = [self.names[0].as_str(), self.names[1].as_str()];
+        self.inner.run_inputs(&inputs, &names, &mut [&mut self.p_fake, &mut self.offset])?;
+        Ok(HeadOutput {
+            p_fake: self.p_fake.first().copied().unwrap_or(f32::NAN),
+            offset_ms: self.offset.first().copied().unwrap_or(f32::NAN),
+        })
+    }
+}
+
 /// The full model set of one worker.
 pub struct Models {
     pub detector: FaceDetector,
     pub landmarks: FaceLandmarker,
     pub backbone: Backbone,
+    /// The temporal head, when the manifest has one (without it there are measurements but no verdicts).
+    pub head: Option<TemporalHead>,
 }
 
 impl Models {
     /// Load and check every model the manifest lists for the engine.
     pub fn load(manifest: &Manifest) -> Result<Self, InferenceError> {
-        Ok(Self {
-            detector: FaceDetector::load(manifest)?,
-            landmarks: FaceLandmarker::load(manifest)?,
-            backbone: Backbone::load(manifest)?,
-        })
+        use crate::analysis::temporal::{AUX, SYNC_LEN};
+        let detector = FaceDetector::load(manifest)?;
+        let landmarks = FaceLandmarker::load(manifest)?;
+        let backbone = Backbone::load(manifest)?;
+        let head = if manifest.models.contains_key(TemporalHead::ROLE) {
+            let head = TemporalHead::load(manifest, backbone.dim, AUX, SYNC_LEN)?;
+            let bb_sha = &manifest.entry("backbone")?.sha256;
+            if let Some(trained) = head.params.backbone_sha256.as_deref().filter(|s| !s.eq_ignore_ascii_case(bb_sha)) {
+                log::warn!(
+                    "the temporal head was trained on the embeddings of another backbone (sha256 {}…, this one \
+                     {}…): its scores may be off; retrain it for this backbone",
+                    &trained[..12.min(trained.len())],
+                    &bb_sha[..12.min(bb_sha.len())]
+                );
+            }
+            Some(head)
+        } else {
+            None
+        };
+        Ok(Self { detector, landmarks, backbone, head })
     }
 }

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Train the temporal head (issue 3) on features exported by `deepfake-guard features`, export it to ONNX and
+write its manifest entry.
+
+    python3 models/training/train.py --train DIR --val DIR --out models/temporal_head.onnx \
+        --manifest models/manifest.json [--epochs 40] [--seed 0]
+
+Inputs per window, exactly as the Rust runtime builds them (src/analysis/temporal.rs):
+  frames [1, 80, AUX + E]: per 40 ms grid slot the frame's features (face, lips, change cues, audio) and
+                           the frozen backbone embedding (E = 1280 for EfficientNet-Lite0); zero rows for
+                           empty slots;
+  sync   [1, 43]:          the lip/audio correlation at lags -800..800 ms (40 ms steps), a validity flag
+                           and the classical estimator's confidence.
+Model: standardise (training-set statistics, baked into the graph) -> embedding projected to 32, aux
+features to 32 -> bidirectional LSTM (48 per direction) -> mean and max over time, with the sync vector
+through a small MLP -> p(fake) (sigmoid) and the audio/video offset in ms (positive = audio late).
+
+Debian's CPU torch (python3-torch) and numpy only. Deterministic for a given seed on one thread."""
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KINDS = ("none", "drift", "dubbed", "jitter", "swap")
+
+
+def dump_json(obj):
+    """JSON with number lists (shapes) on one line, as models/tools/make_manifest.py writes manifests."""
+    text = json.dumps(obj, indent=2)
+    return re.sub(r"\[\s+([-\d.,\s]+?)\s+\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
+
+
+def log(*a):
+    print("train:", *a, file=sys.stderr, flush=True)
+
+
+def kind_of(w):
+    if w.get("group"):
+        return w["group"]
+    name = os.path.basename(w["name"])
+    for k in KINDS:
+        if f"_{k}." in name or name.endswith(f"_{k}"):
+            return k
+    return "fake" if w["label"] else "none"
+
+
+class Features:
+    """Rows of every clip in one array, and per window the row index of each slot (-1 = empty)."""
+
+    def __init__(self, folder, min_face_ratio=0.5):
+        with open(os.path.join(folder, "meta.json")) as f:
+            self.meta = json.load(f)
+        self.dim, self.aux, self.slots = self.meta["dim"], self.meta["aux"], self.meta["slots"]
+        clips = [json.loads(x) for x in open(os.path.join(folder, "clips.jsonl"))]
+        blocks, base = [], {}
+        n = 0
+        for c in clips:
+            r = np.load(os.path.join(folder, "rows", f"{c['clip']:06d}.npy"))
+            assert r.shape[1] == self.dim, (c, r.shape)
+            base[c["clip"]] = n
+            n += r.shape[0]
+            blocks.append(r)
+        # one extra zero row at the end: where empty slots point
+        self.rows = np.concatenate(blocks + [np.zeros((1, self.dim), np.float32)]).astype(np.float32)
+        self.zero = n
+        idx, sync, label, offset, kinds, clip, lip_off = [], [], [], [], [], [], []
+        for line in open(os.path.join(folder, "windows.jsonl")):
+            w = json.loads(line)
+            if w["face_ratio"] < min_face_ratio:
+                continue  # the runtime does not score windows without a face
+            s = np.asarray(w["seqs"], np.int64)
+            idx.append(np.where(s >= 0, s + base[w["clip"]], self.zero))
+            sync.append(w["sync"])
+            label.append(w["label"])
+            k = kind_of(w)
+            kinds.append(k)
+            o = w["offset_ms"]
+            offset.append(np.nan if o is None else float(o))
+            clip.append(w["clip"])
+            lip_off.append(np.nan if w["lipsync_offset_ms"] is None else w["lipsync_offset_ms"])
+        self.idx = np.stack(idx)
+        self.sync = np.asarray(sync, np.float32)
+        self.label = np.asarray(label, np.float32)
+        self.offset = np.asarray(offset, np.float32)
+        self.kind = np.asarray(kinds)
+        self.clip = np.asarray(clip)
+        self.lip_offset = np.asarray(lip_off, np.float32)
+        self.rows_t = torch.from_numpy(self.rows)
+
+    def __len__(self):
+        return len(self.label)
+
+    def batch(self, ix):
+        ix = np.asarray(ix)
+        frames = self.rows_t[torch.from_numpy(self.idx[ix])]
+        return (frames, torch.from_numpy(self.sync[ix]), torch.from_numpy(self.label[ix]),
+                torch.from_numpy(self.offset[ix]))
+
+
+class Head(nn.Module):
+    def __init__(self, aux, emb, sync_len, mean, std, proj=32, hidden=48):
+        super().__init__()
+        self.aux = aux
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("inv_std", torch.as_tensor(1.0 / std, dtype=torch.float32))
+        self.emb = nn.Sequential(nn.Dropout(0.1), nn.Linear(emb, proj), nn.GELU())
+        self.auxp = nn.Sequential(nn.Linear(aux, 32), nn.GELU())
+        self.lstm = nn.LSTM(proj + 32, hidden, batch_first=True, bidirectional=True)
+        self.sync = nn.Sequential(nn.Linear(sync_len, 32), nn.GELU())
+        self.fuse = nn.Sequential(nn.Linear(4 * hidden + 32, 64), nn.GELU(), nn.Dropout(0.2))
+        self.p = nn.Linear(64, 1)
+        self.off = nn.Linear(64, 1)
+
+    def forward(self, frames, sync):
+        x = (frames - self.mean) * self.inv_std
+        h = torch.cat([self.auxp(x[..., : self.aux]), self.emb(x[..., self.aux:])], dim=-1)
+        h, _ = self.lstm(h)
+        pooled = torch.cat([h.mean(dim=1), h.max(dim=1).values, self.sync(sync)], dim=-1)
+        z = self.fuse(pooled)
+        return torch.sigmoid(self.p(z)), self.off(z) * 100.0
+
+    def logits(self, frames, sync):
+        x = (frames - self.mean) * self.inv_std
+        h = torch.cat([self.auxp(x[..., : self.aux]), self.emb(x[..., self.aux:])], dim=-1)
+        h, _ = self.lstm(h)
+        pooled = torch.cat([h.mean(dim=1), h.max(dim=1).values, self.sync(sync)], dim=-1)
+        z = self.fuse(pooled)
+        return self.p(z).squeeze(-1), self.off(z).squeeze(-1) * 100.0
+
+
+def stats(data):
+    """Per-feature mean and deviation over the rows of frames with a face (features absent without one stay
+    centred on the face rows; zero rows are what the runtime feeds for empty slots too)."""
+    r = data.rows[:-1]
+    face = r[:, 0] > 0.5
+    sel = r[face] if face.any() else r
+    mean = sel.mean(0)
+    std = sel.std(0)
+    # audio columns: statistics over frames with audio
+    aud = r[:, 11] > 0.5
+    if aud.any():
+        mean[11:data.aux] = r[aud][:, 11:data.aux].mean(0)
+        std[11:data.aux] = r[aud][:, 11:data.aux].std(0)
+    # flags stay raw
+    for i in (0, 2, 11):
+        mean[i], std[i] = 0.0, 1.0
+    std = np.where(std < 1e-6, 1.0, std)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def evaluate(model, data, bs=256):
+    model.eval()
+    ps, offs = [], []
+    with torch.no_grad():
+        for i in range(0, len(data), bs):
+            f, s, _, _ = data.batch(range(i, min(len(data), i + bs)))
+            p, o = model(f, s)
+            ps.append(p.squeeze(-1).numpy())
+            offs.append(o.squeeze(-1).numpy())
+    return np.concatenate(ps), np.concatenate(offs)
+
+
+def auc(scores, labels):
+    order = np.argsort(scores, kind="mergesort")
+    s, l = scores[order], labels[order]
+    ranks = np.empty(len(s))
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[i:j + 1] = (i + j) / 2 + 1
+        i = j + 1
+    pos = l > 0.5
+    npos, nneg = pos.sum(), (~pos).sum()
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    return float((ranks[pos].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def report(name, data, p, off):
+    a = auc(p, data.label)
+    has = ~np.isnan(data.offset) & (data.sync[:, -2] > 0.5)
+    mae = float(np.abs(off[has] - data.offset[has]).mean()) if has.any() else float("nan")
+    parts = [f"{name}: windows {len(data)}, AUC {a:.4f}, offset MAE {mae:.1f} ms"]
+    for k in KINDS:
+        m = data.kind == k
+        if m.any():
+            parts.append(f"{k} {p[m].mean():.3f}")
+    log(", ".join(parts))
+    return a, mae
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--train", required=True, help="features folder of the training split")
+    ap.add_argument("--val", required=True, help="features folder of the validation split")
+    ap.add_argument("--out", required=True, help="ONNX file to write")
+    ap.add_argument("--manifest", help="manifest to add/replace the temporal_head entry in")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target-fpr", type=float, default=0.002,
+                    help="share of genuine validation windows allowed at or above the operating threshold")
+    ap.add_argument("--report", help="write the training figures (JSON) here")
+    a = ap.parse_args(argv)
+
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    t0 = time.time()
+    tr, va = Features(a.train), Features(a.val)
+    if tr.meta["backbone_sha256"] != va.meta["backbone_sha256"] or tr.dim != va.dim:
+        raise SystemExit("train: train and val features come from different backbones")
+    log(f"train {len(tr)} windows ({int(tr.label.sum())} fake) from {tr.meta['clips']} clips, "
+        f"val {len(va)} windows; rows of {tr.dim} ({tr.aux} + {tr.dim - tr.aux}); loaded in {time.time() - t0:.0f} s")
+    mean, std = stats(tr)
+    model = Head(tr.aux, tr.dim - tr.aux, tr.sync.shape[1], mean, std)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.epochs * ((len(tr) + a.batch - 1) // a.batch))
+    bce = nn.BCEWithLogitsLoss()
+    best, best_state, history = -1.0, None, []
+    for epoch in range(a.epochs):
+        model.train()
+        perm = np.random.permutation(len(tr))
+        total = 0.0
+        for i in range(0, len(perm), a.batch):
+            f, s, y, o = tr.batch(perm[i:i + a.batch])
+            # augmentation: small gain on the audio level features and feature noise
+            f = f + 0.02 * torch.randn_like(f) * torch.from_numpy(std)
+            logit, off = model.logits(f, s)
+            loss = bce(logit, y)
+            m = ~torch.isnan(o) & (s[:, -2] > 0.5)
+            if m.any():
+                loss = loss + 0.5 * nn.functional.smooth_l1_loss(off[m] / 100.0, o[m] / 100.0)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss) * len(y)
+        p, off = evaluate(model, va)
+        va_auc, va_mae = report(f"epoch {epoch + 1:2d} loss {total / len(tr):.4f} val", va, p, off)
+        score = np.nan_to_num(va_auc) - (va_mae / 10000.0 if np.isfinite(va_mae) else 0.0)
+        history.append({"epoch": epoch + 1, "loss": total / len(tr), "val_auc": va_auc, "val_offset_mae_ms": va_mae})
+        if score > best:
+            best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.eval()
+    p, off = evaluate(model, va)
+    va_auc, va_mae = report("best val", va, p, off)
+    genuine = np.sort(p[va.label < 0.5])
+    # operating threshold: the (1 - target_fpr) quantile of genuine validation windows, at least 0.5
+    q = genuine[min(len(genuine) - 1, int(np.ceil((1 - a.target_fpr) * len(genuine))) - 1)] if len(genuine) else 0.5
+    threshold = float(max(0.5, min(0.95, q + 0.02)))
+    recall = float((p[va.label > 0.5] >= threshold).mean())
+    log(f"operating threshold {threshold:.3f}: val window recall {recall:.3f}, "
+        f"genuine window FPR {(genuine >= threshold).mean():.4f}")
+
+    # export
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    frames = torch.zeros(1, tr.slots, tr.dim)
+    sync = torch.zeros(1, tr.sync.shape[1])
+    torch.onnx.export(model, (frames, sync), a.out, input_names=["frames", "sync"],
+                      output_names=["p_fake", "offset_ms"], opset_version=17, do_constant_folding=True)
+    with torch.no_grad():
+        ref = model(*tr.batch([0])[:2])
+    digest = hashlib.sha256(open(a.out, "rb").read()).hexdigest()
+    log(f"exported {a.out} ({os.path.getsize(a.out)} bytes, sha256 {digest}); reference output of window 0: "
+        f"p {float(ref[0]):.4f}, offset {float(ref[1]):.1f} ms; {time.time() - t0:.0f} s in all")
+    entry = {
+        "file": os.path.relpath(os.path.abspath(a.out), os.path.dirname(os.path.abspath(a.manifest))) if a.manifest else a.out,
+        "sha256": digest,
+        "inputs": [
+            {"name": "frames", "role": "frames", "shape": [1, tr.slots, tr.dim], "dtype": "float32"},
+            {"name": "sync", "role": "sync", "shape": [1, int(tr.sync.shape[1])], "dtype": "float32"},
+        ],
+        "outputs": [
+            {"name": "p_fake", "role": "p_fake", "shape": [1, 1], "dtype": "float32"},
+            {"name": "offset_ms", "role": "offset_ms", "shape": [1, 1], "dtype": "float32"},
+        ],
+        "head": {
+            "feature_version": tr.meta["feature_version"],
+            "grid_ms": tr.meta["grid_ms"],
+            "threshold": round(threshold, 4),
+            "suspicious": round(threshold * 0.6, 4),
+            "clear": round(threshold * 0.6, 4),
+            "backbone_sha256": tr.meta["backbone_sha256"],
+        },
+        "source": {"trained_by": "models/training/train.py", "seed": a.seed, "epochs": a.epochs,
+                   "train_windows": len(tr), "val_windows": len(va)},
+        "license": "Apache-2.0",
+        "card": "cards/temporal_head.md",
+    }
+    if a.manifest:
+        with open(a.manifest) as f:
+            man = json.load(f)
+        man["models"]["temporal_head"] = entry
+        with open(a.manifest, "w") as f:
+            f.write(dump_json(man))
+        log(f"manifest {a.manifest}: temporal_head entry written")
+    if a.report:
+        with open(a.report, "w") as f:
+            json.dump({"val_auc": va_auc, "val_offset_mae_ms": va_mae, "threshold": threshold,
+                       "val_window_recall": recall, "history": history, "train_windows": len(tr),
+                       "val_windows": len(va), "seconds": time.time() - t0}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+//! The temporal head's input: one feature row per analysed frame, gathered onto a fixed 40 ms grid for a
+//! window, plus the window's lip-sync correlation curve resampled onto fixed lags.
+//!
+//! Row layout (feature set v1, [`AUX`] values then the backbone embedding):
+//!
+//! | index | feature |
+//! |---|---|
+//! | 0 | face tracked (0/1) |
+//! | 1 | landmark model's face presence |
+//! | 2 | more than one face seen (0/1) |
+//! | 3, 4, 5 | mouth opening, mouth width (both / inter-ocular distance), opening velocity (1/s) |
+//! | 6 | landmark motion since the previous frame (mean displacement / inter-ocular distance) |
+//! | 7 | embedding change since the previous frame (1 - cosine) |
+//! | 8 | crop change since the previous frame (mean absolute difference of an 8x8 thumbnail) |
+//! | 9, 10 | face centre minus crop border brightness (normalised units), and its change |
+//! | 11 | audio present (0/1) |
+//! | 12, 13, 14 | audio level (dBFS / 100), log speech envelope, onset strength |
+//! | 15..39 | 24 log-mel energies |
+//!
+//! Everything is zero where the face or the audio is missing. The head standardises the rows itself (its
+//! first layer holds the training set's mean and deviation), so the raw units here need no care.
+//!
+//! The sync vector: the lip/audio correlation at lags -800..=800 ms in 40 ms steps ([`SYNC_LAGS`]), then
+//! a validity flag and the estimator's confidence.
+
+use std::collections::VecDeque;
+
+use super::audio::MEL_BANDS;
+
+/// Per-frame values before the embedding.
+pub const AUX: usize = 15 + MEL_BANDS;
+/// Grid slots of a window when no head says otherwise (3.2 s).
+pub const SLOTS: usize = 80;
+/// Grid step of the head's input.
+pub const GRID_US: i64 = 40_000;
+/// Lags of the sync curve (every 40 ms from -800 to +800 ms).
+pub const SYNC_LAGS: usize = 41;
+/// Length of the sync vector: the curve, a validity flag and the confidence.
+pub const SYNC_LEN: usize = SYNC_LAGS + 2;
+/// Version of the feature layout; a head records the version it was trained on.
+pub const FEATURE_VERSION: u32 = 1;
+
+/// Indices into the aux part of a row.
+pub mod ix {
+    pub const FACE: usize = 0;
+    pub const PRESENCE: usize = 1;
+    pub const MULTI_FACE: usize = 2;
+    pub const MOUTH_OPEN: usize = 3;
+    pub const MOUTH_WIDTH: usize = 4;
+    pub const MOUTH_VELOCITY: usize = 5;
+    pub const LANDMARK_MOTION: usize = 6;
+    pub const EMBEDDING_DELTA: usize = 7;
+    pub const THUMB_DELTA: usize = 8;
+    pub const CENTRE_BORDER: usize = 9;
+    pub const CENTRE_BORDER_DELTA: usize = 10;
+    pub const AUDIO: usize = 11;
+    pub const LEVEL: usize = 12;
+    pub const ENVELOPE: usize = 13;
+    pub const ONSET: usize = 14;
+    pub const LOG_MEL: usize = 15;
+}
+
+/// Feature rows of recent frames, each with a sequence number, and the gathering of a window from them.
+pub struct FeatureRing {
+    dim: usize,
+    /// (pts, sequence number) of each row; rows stored back to back in `data`.
+    meta: VecDeque<(i64, u64)>,
+    data: VecDeque<f32>,
+    next_seq: u64,
+    keep_us: i64,
+}
+
+impl FeatureRing {
+    /// Rows of `dim` values, kept for `keep_us` of media time.
+    pub fn new(dim: usize, keep_us: i64) -> Self {
+        Self { dim, meta: VecDeque::new(), data: VecDeque::new(), next_seq: 0, keep_us }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Append a row (must have `dim` values); returns its sequence number.
+    pub fn push(&mut self, pts_us: i64, row: &[f32]) -> u64 {
+        debug_assert_eq!(row.len(), self.dim);
+        while self.meta.front().is_some_and(|&(t, _)| pts_us - t > self.keep_us) {
+            self.meta.pop_front();
+            self.data.drain(..self.dim);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.meta.push_back((pts_us, seq));
+        self.data.extend(row);
+        seq
+    }
+
+    /// Fill `out` (`slots x dim`) with the rows on the grid `end - slots*40ms .. end`: slot `k` takes the last
+    /// row at or before its time + half a step, if that row is less than 1.5 steps old; else zeros.
+    /// `seqs` gets each slot's row sequence number (-1 for an empty slot). Returns the filled slots.
+    pub fn gather(&self, end_us: i64, slots: usize, out: &mut Vec<f32>, seqs: &mut Vec<i64>) -> usize {
+        out.clear();
+        out.resize(slots * self.dim, 0.0);
+        seqs.clear();
+        let start = end_us - slots as i64 * GRID_US;
+        let mut i = 0usize; // first row not yet known to be before the slot
+        let mut filled = 0;
+        for k in 0..slots {
+            let t = start + k as i64 * GRID_US;
+            while i < self.meta.len() && self.meta[i].0 <= t + GRID_US / 2 {
+                i += 1;
+            }
+            let chosen = i.checked_sub(1).filter(|&j| self.meta[j].0 > t - GRID_US * 3 / 2);
+            match chosen {
+                Some(j) => {
+                    let src = self.data.range(j * self.dim..(j + 1) * self.dim);
+                    out[k * self.dim..(k + 1) * self.dim].iter_mut().zip(src).for_each(|(o, v)| *o = *v);
+                    seqs.push(self.meta[j].1 as i64);
+                    filled += 1;
+                }
+                None => seqs.push(-1),
+            }
+        }
+        filled
+    }
+
+    pub fn clear(&mut self) {
+        self.meta.clear();
+        self.data.clear();
+    }
+}
+
+/// Resample a correlation curve over lags `-K..=K` frames of `frame_us` onto [`SYNC_LAGS`] lags 40 ms
+/// apart, and append the flag and confidence. `None` (no estimate this window) gives zeros.
+pub fn sync_vector(curve: Option<(&[f32], f32, f32)>, out: &mut [f32; SYNC_LEN]) {
+    out.fill(0.0);
+    let Some((curve, frame_us, confidence)) = curve else { return };
+    if curve.len() < 3 || frame_us <= 0.0 {
+        return;
+    }
+    let k_max = (curve.len() / 2) as f32;
+    let half = (SYNC_LAGS / 2) as f32;
+    for (m, o) in out[..SYNC_LAGS].iter_mut().enumerate() {
+        let lag_us = (m as f32 - half) * GRID_US as f32;
+        let pos = lag_us / frame_us + k_max;
+        if pos < 0.0 || pos > (curve.len() - 1) as f32 {
+            continue;
+        }
+        let i = (pos.floor() as usize).min(curve.len() - 2);
+        let f = pos - i as f32;
+        *o = curve[i] * (1.0 - f) + curve[i + 1] * f;
+    }
+    out[SYNC_LAGS] = 1.0;
+    out[SYNC_LAGS + 1] = confidence;
+}
+
+/// Mean of 8x8 blocks of a normalised crop tensor (all channels averaged, every 4th pixel each way: a
+/// ~20 us thumbnail for a 224 crop).
+pub fn thumbnail(tensor: &[f32], size: usize, nchw: bool, out: &mut [f32; 64]) {
+    const STEP: usize = 4;
+    out.fill(0.0);
+    if size < 8 || tensor.len() < size * size * 3 {
+        return;
+    }
+    let cell = size / 8;
+    let plane = size * size;
+    let step = STEP.min(cell);
+    for cy in 0..8 {
+        for cx in 0..8 {
+            let (mut sum, mut n) = (0.0f32, 0u32);
+            for y in (cy * cell..(cy + 1) * cell).step_by(step) {
+                for x in (cx * cell..(cx + 1) * cell).step_by(step) {
+                    let p = y * size + x;
+                    sum += if nchw {
+                        tensor[p] + tensor[plane + p] + tensor[2 * plane + p]
+                    } else {
+                        tensor[3 * p] + tensor[3 * p + 1] + tensor[3 * p + 2]
+                    };
+                    n += 1;
+                }
+            }
+            out[cy * 8 + cx] = sum / (3 * n) as f32;
+        }
+    }
+}
+
+/// Inner 4x4 cells minus the outer ring of an 8x8 thumbnail.
+pub fn centre_minus_border(t: &[f32; 64]) -> f32 {
+    let (mut inner, mut outer) = (0.0, 0.0);
+    for y in 0..8 {
+        for x in 0..8 {
+            if (2..6).contains(&x) && (2..6).contains(&y) {
+                inner += t[y * 8 + x];
+            } else {
+                outer += t[y * 8 + x];
+            }
+        }
+    }
+    inner / 16.0 - outer / 48.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_maps_25fps_frames_one_to_one_and_leaves_gaps_empty() {
+        let mut ring = FeatureRing::new(2, 10_000_000);
+        for i in 0..10i64 {
+            if i == 4 {
+                continue; // a lost frame
+            }
+            ring.push(1_000_000 + i * 40_000, &[i as f32, 1.0]);
+        }
+        let (mut out, mut seqs) = (Vec::new(), Vec::new());
+        let filled = ring.gather(1_000_000 + 10 * 40_000, 10, &mut out, &mut seqs);
+        // slot 4 falls back to frame 3 (40 ms old, within 1.5 steps)
+        assert_eq!(filled, 10);
+        let firsts: Vec<f32> = out.chunks(2).map(|r| r[0]).collect();
+        assert_eq!(firsts, vec![0.0, 1.0, 2.0, 3.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        // a window reaching before the first frame has empty slots at its start
+        let filled = ring.gather(1_000_000 + 4 * 40_000, 8, &mut out, &mut seqs);
+        assert_eq!(filled, 4);
+        assert_eq!(&seqs[..4], &[-1, -1, -1, -1]);
+        assert!(out[..8].iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn gather_at_30fps_fills_every_slot_from_a_recent_frame() {
+        let mut ring = FeatureRing::new(1, 10_000_000);
+        for i in 0..120i64 {
+            ring.push(i * 33_333, &[i as f32]);
+        }
+        let (mut out, mut seqs) = (Vec::new(), Vec::new());
+        assert_eq!(ring.gather(3_900_000, 80, &mut out, &mut seqs), 80);
+        for (k, v) in out.iter().enumerate() {
+            let t = 3_900_000 - 80 * 40_000 + k as i64 * 40_000;
+            let pts = *v as i64 * 33_333;
+            assert!(pts <= t + 20_000 && pts > t - 60_000, "slot {k}: frame at {pts} for {t}");
+        }
+    }
+
+    #[test]
+    fn sync_vector_resamples_lags_in_milliseconds() {
+        // 30 fps curve with a peak at +5 frames (+167 ms)
+        let k = 24;
+        let curve: Vec<f32> = (-k..=k).map(|l| if l == 5 { 1.0 } else { 0.0 }).collect();
+        let mut v = [0.0; SYNC_LEN];
+        sync_vector(Some((&curve, 33_333.0, 0.7)), &mut v);
+        let (best, _) = v[..SYNC_LAGS].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+        assert_eq!((best as i32 - 20) * 40, 160); // the nearest 40 ms lag
+        assert_eq!(v[SYNC_LAGS], 1.0);
+        assert_eq!(v[SYNC_LAGS + 1], 0.7);
+        sync_vector(None, &mut v);
+        assert!(v.iter().all(|x| *x == 0.0));
+    }
+
+    #[test]
+    fn thumbnail_and_centre_border() {
+        let size = 16;
+        let mut t = vec![0.0f32; 3 * size * size];
+        // bright centre square in every channel (NCHW)
+        for c in 0..3 {
+            for y in 4..12 {
+                for x in 4..12 {
+                    t[c * size * size + y * size + x] = 1.0;
+                }
+            }
+        }
+        let mut th = [0.0; 64];
+        thumbnail(&t, size, true, &mut th);
+        assert!((centre_minus_border(&th) - 1.0).abs() < 1e-6);
+    }
+}

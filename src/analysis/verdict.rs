@@ -1,0 +1,213 @@
+//! The per-participant verdict state machine: window scores in, a state with hysteresis out.
+//!
+//! ```text
+//!   no face in the window            -> no-face
+//!   score >= alert for `raise` windows in a row            -> alert
+//!   alert stays until score < clear for `lower` windows in a row
+//!   otherwise score >= suspicious    -> suspicious, else clear
+//!   no audio and not alert           -> no-audio (lip sync cannot be judged)
+//! ```
+//!
+//! One bad window neither raises nor clears an alert: both need consecutive windows.
+
+use deepfake_guard_plugin_api::messages::State;
+
+/// Thresholds and counts of the state machine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerdictConfig {
+    /// Window score at or above which a window counts towards an alert (the operating threshold).
+    pub alert: f32,
+    /// Window score at or above which a participant not in alert is `suspicious`.
+    pub suspicious: f32,
+    /// Window score below which a window counts towards clearing an alert.
+    pub clear: f32,
+    /// Consecutive windows at or above `alert` that raise an alert.
+    pub raise_windows: u32,
+    /// Consecutive windows below `clear` that end an alert.
+    pub clear_windows: u32,
+    /// Minimum share of a window's frames with a face / with audio.
+    pub min_face_ratio: f32,
+    pub min_audio_ratio: f32,
+}
+
+impl Default for VerdictConfig {
+    fn default() -> Self {
+        Self {
+            alert: 0.5,
+            suspicious: 0.3,
+            clear: 0.3,
+            raise_windows: 2,
+            clear_windows: 2,
+            min_face_ratio: 0.5,
+            min_audio_ratio: 0.5,
+        }
+    }
+}
+
+impl VerdictConfig {
+    /// Checks the thresholds are ordered and in [0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        let in01 = |x: f32| (0.0..=1.0).contains(&x);
+        if !(in01(self.alert) && in01(self.suspicious) && in01(self.clear)) {
+            return Err(format!("thresholds must lie in [0, 1]: {self:?}"));
+        }
+        if self.suspicious > self.alert || self.clear > self.alert {
+            return Err(format!("`suspicious` and `clear` must not exceed `alert`: {self:?}"));
+        }
+        if self.raise_windows == 0 || self.clear_windows == 0 {
+            return Err("raise_windows and clear_windows must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The verdict on a whole stream or clip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Genuine,
+    Fake,
+    NoFace,
+    NoAudio,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Genuine => "genuine",
+            Verdict::Fake => "fake",
+            Verdict::NoFace => "no-face",
+            Verdict::NoAudio => "no-audio",
+        }
+    }
+
+    /// The verdict from a stream's totals: `fake` when the mean window score reaches the alert threshold or
+    /// an alert was raised; no judgement without a face, and `no-audio` for a silent stream judged genuine.
+    pub fn from_totals(
+        face_ratio: f32,
+        audio_ratio: f32,
+        score: Option<f32>,
+        alert_windows: u64,
+        cfg: &VerdictConfig,
+    ) -> Option<Verdict> {
+        if face_ratio < cfg.min_face_ratio {
+            return Some(Verdict::NoFace);
+        }
+        let fake = score.is_some_and(|s| s >= cfg.alert) || alert_windows > 0;
+        if fake {
+            Some(Verdict::Fake)
+        } else if audio_ratio < cfg.min_audio_ratio {
+            Some(Verdict::NoAudio)
+        } else {
+            score.map(|_| Verdict::Genuine)
+        }
+    }
+}
+
+/// State machine of one participant.
+#[derive(Clone, Debug)]
+pub struct VerdictMachine {
+    cfg: VerdictConfig,
+    alerting: bool,
+    above: u32,
+    below: u32,
+    state: Option<State>,
+}
+
+impl VerdictMachine {
+    pub fn new(cfg: VerdictConfig) -> Self {
+        Self { cfg, alerting: false, above: 0, below: 0, state: None }
+    }
+
+    pub fn config(&self) -> &VerdictConfig {
+        &self.cfg
+    }
+
+    /// The current state (`None` before the first window).
+    pub fn state(&self) -> Option<State> {
+        self.state
+    }
+
+    /// Feed one window; returns the new state.
+    pub fn update(&mut self, face_ratio: f32, audio_ratio: f32, score: Option<f32>) -> State {
+        let state = if face_ratio < self.cfg.min_face_ratio {
+            // No face, no judgement: the evidence counters start again when the face is back.
+            self.above = 0;
+            self.below = 0;
+            State::NoFace
+        } else {
+            if let Some(s) = score {
+                if s >= self.cfg.alert {
+                    self.above += 1;
+                    self.below = 0;
+                } else if s < self.cfg.clear {
+                    self.below += 1;
+                    self.above = 0;
+                } else {
+                    self.above = 0;
+                    self.below = 0;
+                }
+                if !self.alerting && self.above >= self.cfg.raise_windows {
+                    self.alerting = true;
+                } else if self.alerting && self.below >= self.cfg.clear_windows {
+                    self.alerting = false;
+                }
+            }
+            if self.alerting {
+                State::Alert
+            } else if audio_ratio < self.cfg.min_audio_ratio {
+                State::NoAudio
+            } else if score.is_some_and(|s| s >= self.cfg.suspicious) {
+                State::Suspicious
+            } else {
+                State::Clear
+            }
+        };
+        self.state = Some(state);
+        state
+    }
+
+    pub fn reset(&mut self) {
+        *self = Self::new(self.cfg.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(m: &mut VerdictMachine, scores: &[f32]) -> Vec<State> {
+        scores.iter().map(|s| m.update(1.0, 1.0, Some(*s))).collect()
+    }
+
+    #[test]
+    fn one_bad_window_neither_raises_nor_clears_an_alert() {
+        let mut m = VerdictMachine::new(VerdictConfig::default());
+        use State::*;
+        assert_eq!(run(&mut m, &[0.1, 0.9, 0.1]), vec![Clear, Suspicious, Clear]);
+        assert_eq!(run(&mut m, &[0.9, 0.9]), vec![Suspicious, Alert]);
+        // one good window inside an alert does not clear it; two do
+        assert_eq!(run(&mut m, &[0.1, 0.9, 0.1, 0.1]), vec![Alert, Alert, Alert, Clear]);
+        // a window between `clear` and `alert` breaks both runs
+        assert_eq!(run(&mut m, &[0.9, 0.4, 0.9]), vec![Suspicious, Suspicious, Suspicious]);
+    }
+
+    #[test]
+    fn no_face_and_no_audio() {
+        let mut m = VerdictMachine::new(VerdictConfig::default());
+        assert_eq!(m.update(0.1, 1.0, Some(0.9)), State::NoFace);
+        assert_eq!(m.update(1.0, 0.0, None), State::NoAudio);
+        // a visual alert still shows without audio
+        m.update(1.0, 0.0, Some(0.9));
+        assert_eq!(m.update(1.0, 0.0, Some(0.9)), State::Alert);
+        // a face that disappears resets the evidence, but not an alert already raised
+        assert_eq!(m.update(0.0, 1.0, Some(0.9)), State::NoFace);
+        assert_eq!(m.update(1.0, 1.0, Some(0.9)), State::Alert);
+    }
+
+    #[test]
+    fn validate_rejects_disordered_thresholds() {
+        let c = VerdictConfig { suspicious: 0.8, alert: 0.5, ..VerdictConfig::default() };
+        assert!(c.validate().is_err());
+        assert!(VerdictConfig::default().validate().is_ok());
+    }
+}

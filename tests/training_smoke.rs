@@ -1,0 +1,46 @@
+//! The training pipeline cannot rot: `models/training/reproduce.sh --smoke` renders tiny splits, exports the
+//! features with this build, trains a few epochs, exports the ONNX head with its manifest entry, and evaluates
+//! it through the Rust runtime. Everything is written under a temporary folder; the shipped model is not
+//! touched. (A few minutes on 2 cores.)
+
+mod common;
+
+use common::{guard, path_str, root, tempdir};
+
+#[test]
+fn smoke_training_produces_a_head_the_runtime_loads_and_evaluates() {
+    let dir = tempdir();
+    let work = dir.path();
+    let status = std::process::Command::new("bash")
+        .arg(root().join("models/training/reproduce.sh"))
+        .args(["--smoke", "--work", path_str(work), "--jobs", "2"])
+        .status()
+        .expect("reproduce.sh runs");
+    assert!(status.success(), "reproduce.sh --smoke failed");
+    let manifest = work.join("manifest.json");
+    let head = work.join("temporal_head.onnx");
+    assert!(head.is_file(), "no ONNX head written");
+    // The runtime loads it with every check (sha256, names, shapes, feature layout).
+    let (ok, stdout, stderr) = guard(&["check", "--models", path_str(&manifest)]);
+    assert!(ok, "check failed: {stderr}");
+    assert!(stdout.contains("temporal_head"), "{stdout}");
+    // The figures the pipeline wrote come from the runtime and cover every held-out clip.
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("figures/heldout.json")).unwrap()).unwrap();
+    assert_eq!(figures["clips"], 8, "{figures}");
+    assert_eq!(figures["unscored_clips"], 0, "{figures}");
+    assert!(figures["auc"].is_number(), "{figures}");
+    let train: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("figures/train.json")).unwrap()).unwrap();
+    assert_eq!(train["history"].as_array().unwrap().len(), 3);
+    // The features the training read hold rows of the layout the runtime checks against.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("features/train/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["dim"], 39 + 1280);
+    // A head trained on another feature layout is refused with a message saying so.
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"feature_version\": 1", "\"feature_version\": 99");
+    let bad = work.join("bad_manifest.json");
+    std::fs::write(&bad, text).unwrap();
+    let (ok, _, stderr) = guard(&["check", "--models", path_str(&bad)]);
+    assert!(!ok && stderr.contains("feature set v99"), "{stderr}");
+}
