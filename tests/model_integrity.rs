@@ -42,21 +42,26 @@ fn the_shipped_set_passes_the_check() {
     assert!(stdout.contains("backbone embedding: 1280 values"), "{stdout}");
 }
 
+/// The file a role of the shipped manifest names.
+fn shipped_file(role: &str) -> String {
+    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    manifest["models"][role]["file"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn one_altered_byte_refuses_start_up_naming_the_file() {
     let dir = tempdir();
     let manifest = copy_model_set(dir.path());
-    let target = dir.path().join("face_landmark_468.onnx");
+    let landmarks = shipped_file("face_landmarks");
+    let target = dir.path().join(&landmarks);
     let mut bytes = std::fs::read(&target).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
     std::fs::write(&target, bytes).unwrap();
     // Both the check and a scan refuse, before any media is touched.
-    refuses(
-        &["check", "--models", path_str(&manifest)],
-        &["face_landmark_468.onnx", "sha256", "git checkout -- models/"],
-    );
-    refuses(&["scan", "--models", path_str(&manifest), "no-such-clip.mp4"], &["face_landmark_468.onnx", "sha256"]);
+    refuses(&["check", "--models", path_str(&manifest)], &[landmarks.as_str(), "sha256", "git checkout -- models/"]);
+    refuses(&["scan", "--models", path_str(&manifest), "no-such-clip.mp4"], &[landmarks.as_str(), "sha256"]);
 }
 
 #[test]

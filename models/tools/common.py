@@ -127,3 +127,58 @@ def median_ms(fn, warmup=10, runs=100):
         fn()
         t.append((time.perf_counter() - t0) * 1000.0)
     return statistics.median(t)
+
+
+# --- ONNX graph and quantisation helpers (need the onnx package: the obtain_models.sh tools venv) --------------
+
+def strip_unused_domains(m):
+    """onnxruntime's optimiser and quantiser declare operator-set domains they did not use; keep the used ones."""
+    used = {n.domain for n in m.graph.node} | {""}
+    keep = [o for o in m.opset_import if o.domain in used]
+    del m.opset_import[:]
+    m.opset_import.extend(keep)
+
+
+class ListReader:
+    """onnxruntime CalibrationDataReader over a list of ready input tensors (one per call, batch 1)."""
+
+    def __init__(self, input_name, tensors):
+        self.name = input_name
+        self.batches = list(tensors)
+        self.i = 0
+
+    def get_next(self):
+        if self.i >= len(self.batches):
+            return None
+        self.i += 1
+        return {self.name: self.batches[self.i - 1]}
+
+    def rewind(self):
+        self.i = 0
+
+
+def quantize_qdq(fp32, out, reader, nodes_to_exclude, doc_string, op_types_to_quantize=None):
+    """Static QDQ int8 as the project does it for x86 with VNNI: per-channel symmetric s8 weights, asymmetric
+    u8 activations, MinMax calibration over `reader`; `nodes_to_exclude` stay fp32. Writes `out` with the
+    project's producer name, `doc_string`, only the operator sets it uses, checked by the ONNX checker."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    kwargs = {"op_types_to_quantize": op_types_to_quantize} if op_types_to_quantize else {}
+    quantize_static(
+        fp32, out, reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=False,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=nodes_to_exclude,
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        **kwargs,
+    )
+    q = onnx.load(out)
+    q.producer_name, q.producer_version = "deepfake-guard models/tools", "1"
+    q.doc_string = doc_string
+    strip_unused_domains(q)
+    onnx.checker.check_model(q)
+    onnx.save(q, out)

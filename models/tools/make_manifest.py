@@ -8,8 +8,10 @@ Runs in the tools venv (needs onnxruntime, numpy). Usage:
 For every role it computes the file's sha256, reads the exact input/output names, shapes and dtypes from
 an onnxruntime session (a dynamic dimension is written as -1), assigns output roles, runs the model once on
 zeros (batch 1 and, where the batch is dynamic, batch 2) to check that the real output shapes match, and
-writes both manifests (they differ only in the backbone file: int8 in manifest.json, fp32 in
-manifest.fp32.json). The Rust loader resolves `file` relative to the manifest's folder.
+writes both manifests. They differ in two files: manifest.json has the int8 backbone and the FaceMesh whose
+PRelu are rewritten for speed (face_landmark_468_fast.onnx, see quantize_facemesh.py), manifest.fp32.json the
+fp32 backbone and the FaceMesh file as converted. The Rust loader resolves `file` relative to the manifest's
+folder.
 """
 import json
 import os
@@ -55,7 +57,7 @@ ROLES = {
         "card": "cards/blazeface.md",
     },
     "face_landmarks": {
-        "file": "face_landmark_468.onnx",
+        "file": None,  # per manifest
         "role_of": landmarks_role,
         "order": ["landmarks", "face_flag"],
         "preprocessing": {"size": 192, "layout": "NCHW", "color": "RGB",
@@ -79,8 +81,10 @@ ROLES = {
 }
 
 MANIFESTS = {
-    "manifest.json": "efficientnet_lite0_imagenet_int8.onnx",
-    "manifest.fp32.json": "efficientnet_lite0_imagenet.onnx",
+    "manifest.json": {"face_landmarks": "face_landmark_468_fast.onnx",
+                      "backbone": "efficientnet_lite0_imagenet_int8.onnx"},
+    "manifest.fp32.json": {"face_landmarks": "face_landmark_468.onnx",
+                           "backbone": "efficientnet_lite0_imagenet.onnx"},
 }
 
 
@@ -137,9 +141,11 @@ def dump(obj):
 
 def main():
     models_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    fixed = {r: entry(models_dir, r, ROLES[r]["file"]) for r in ("face_detector", "face_landmarks")}
-    for name, backbone in MANIFESTS.items():
-        man = {"schema": 1, "models": dict(fixed, backbone=entry(models_dir, "backbone", backbone))}
+    detector = entry(models_dir, "face_detector", ROLES["face_detector"]["file"])
+    for name, files in MANIFESTS.items():
+        models = {"face_detector": detector}
+        models.update({role: entry(models_dir, role, file) for role, file in files.items()})
+        man = {"schema": 1, "models": models}
         with open(os.path.join(models_dir, name), "w") as f:
             f.write(dump(man))
         print(f"  wrote {os.path.join(models_dir, name)}")

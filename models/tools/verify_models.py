@@ -6,8 +6,9 @@ Runs in the tools venv. Usage:
   verify_models.py MODELS_DIR SKIMAGE_DATA_DIR [--bench] [--runs N]
 
 - face_detector: finds the face in scikit-image's astronaut.png with score > 0.9.
-- face_landmarks: on the 1.5x face crop, face presence > 0.9, and the FaceMesh mouth centre (points 13/14)
-  lies within 15 % of the crop side of BlazeFace's mouth keypoint.
+- face_landmarks (the fp32 file and the PRelu-rewritten one manifest.json uses): on the 1.5x face crop, face
+  presence > 0.9, and the FaceMesh mouth centre (points 13/14) lies within 15 % of the crop side of
+  BlazeFace's mouth keypoint; the two files agree within 0.01 px on every landmark.
 - backbone (fp32 and int8): chelsea.png -> a cat class, coffee.png -> espresso/cup.
 - manifests: every sha256 in manifest.json / manifest.fp32.json matches the file.
 With --bench: median one-thread latency (batch 1, onnxruntime, intra_op_num_threads=1) of every file.
@@ -32,6 +33,7 @@ LIPS_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82,
 FILES = {
     "face_detector": "blazeface_front_128.onnx",
     "face_landmarks": "face_landmark_468.onnx",
+    "face_landmarks_fast": "face_landmark_468_fast.onnx",
     "backbone_fp32": "efficientnet_lite0_imagenet.onnx",
     "backbone_int8": "efficientnet_lite0_imagenet_int8.onnx",
 }
@@ -70,6 +72,11 @@ def main():
     inp = (np.asarray(crop, np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
     pts, flag = lm.run(None, {lm.get_inputs()[0].name: inp})
     pts = pts.reshape(468, 3)
+    fast = common.session(P["face_landmarks_fast"])
+    pts_fast, flag_fast = fast.run(None, {fast.get_inputs()[0].name: inp})
+    fast_diff = float(np.abs(pts_fast.reshape(468, 3)[:, :2] - pts[:, :2]).max())
+    if fast_diff > 0.01 or abs(float(flag_fast.ravel()[0] - flag.ravel()[0])) > 1e-3:
+        fail(f"{FILES['face_landmarks_fast']} differs from {FILES['face_landmarks']} by {fast_diff:.4f} px")
     presence = float(1 / (1 + np.exp(-flag.ravel()[0])))
     scale = int(side) / 192.0
     px = np.stack([int(x0) + pts[:, 0] * scale, int(y0) + pts[:, 1] * scale], 1)
@@ -79,7 +86,8 @@ def main():
     report["face_landmarks"] = {"presence": round(presence, 3), "mouth_centre_px": [round(float(v)) for v in mouth],
                                 "mouth_vs_blazeface": round(dist, 3),
                                 "lip_box_px": [round(float(v)) for v in [*lips.min(0), *lips.max(0)]],
-                                "mouth_opening_px": round(float(np.linalg.norm(px[13] - px[14])), 1)}
+                                "mouth_opening_px": round(float(np.linalg.norm(px[13] - px[14])), 1),
+                                "fast_vs_fp32_max_px": round(fast_diff, 5)}
     if presence < 0.9:
         fail(f"FaceMesh face presence {presence:.3f} on the astronaut face crop")
     if dist > 0.15:
@@ -115,6 +123,7 @@ def main():
         feeds = {
             "face_detector": {det.get_inputs()[0].name: np.zeros((1, 128, 128, 3), np.float32)},
             "face_landmarks": {lm.get_inputs()[0].name: inp},
+            "face_landmarks_fast": {lm.get_inputs()[0].name: inp},
         }
         x = common.imagenet_input([crop.resize((224, 224), Image.BILINEAR)])
         ms = {}
