@@ -15,9 +15,14 @@
 //!    -> spatial              backbone (EfficientNet-Lite0 by default) -> embedding
 //!    -> audio                analysis::audio   log-mel, envelope, onsets on the video frame clock
 //!    -> detectors            plugin-api `Detector`s; built in: analysis::lipsync (offset + confidence)
+//!    -> feature rows         analysis::temporal: one row per frame (face, lips, change cues, audio, embedding)
+//!  per window (3.2 s, every 1.6 s)
+//!    -> temporal head        Bi-LSTM over the rows on a 40 ms grid + the lip-sync curve -> p(fake), offset
+//!    -> verdict              analysis::verdict: clear / suspicious / alert / no-face / no-audio, hysteresis
 //!    -> window reports       analysis::Output::Window, polled by the caller
 //!  inference                 inference::{Manifest, Models}: one ONNX Runtime env, models checked at load
-//!  cli                       `deepfake-guard scan` prints the reports (text or JSON lines)
+//!  cli                       `scan` prints the reports; `eval` scores a labelled clip list; `features`
+//!                            exports the head's inputs for training (models/training/)
 //! ```
 //!
 //! ## The run loop

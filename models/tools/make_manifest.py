@@ -145,6 +145,13 @@ def main():
     for name, files in MANIFESTS.items():
         models = {"face_detector": detector}
         models.update({role: entry(models_dir, role, file) for role, file in files.items()})
+        # The trained temporal head (models/training/reproduce.sh writes its entry) is kept as it is.
+        path = os.path.join(models_dir, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                old = json.load(f)["models"]
+            if "temporal_head" in old:
+                models["temporal_head"] = old["temporal_head"]
         man = {"schema": 1, "models": models}
         with open(os.path.join(models_dir, name), "w") as f:
             f.write(dump(man))

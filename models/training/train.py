@@ -11,9 +11,12 @@ Inputs per window, exactly as the Rust runtime builds them (src/analysis/tempora
                            empty slots;
   sync   [1, 43]:          the lip/audio correlation at lags -800..800 ms (40 ms steps), a validity flag
                            and the classical estimator's confidence.
-Model: standardise (training-set statistics, baked into the graph) -> embedding projected to 32, aux
-features to 32 -> bidirectional LSTM (48 per direction) -> mean and max over time, with the sync vector
-through a small MLP -> p(fake) (sigmoid) and the audio/video offset in ms (positive = audio late).
+Model: per-window centring of the lip, brightness and audio-level columns (speaker-, camera- and
+gain-invariant), standardisation (training-set statistics, baked into the graph); the embedding through a
+fixed whitened PCA to 64 values (training set) and a learned projection to 16; the aux features to 24 ->
+bidirectional LSTM (32 per direction) stepping over pairs of slots (80 ms) -> mean and max over time, with
+the sync vector through a small MLP -> p(fake) (sigmoid) and the audio/video offset in ms (positive = audio
+late). Small on purpose: Debian's torch has no MKL, and the whole training must fit minutes on 2 cores.
 
 Debian's CPU torch (python3-torch) and numpy only. Deterministic for a given seed on one thread."""
 import argparse
@@ -99,62 +102,123 @@ class Features:
     def __len__(self):
         return len(self.label)
 
+    def reduce(self, model):
+        """Precompute the fixed part of the model on every row: the embedding through its standardisation
+        and PCA projection (training then gathers [B, 80, aux + K] instead of [B, 80, aux + 1280])."""
+        with torch.no_grad():
+            e = model.reduce_emb(torch.from_numpy(self.rows[:, self.aux:]))
+        e[self.zero] = model.reduce_emb(torch.zeros(1, self.dim - self.aux))[0]
+        self.small = torch.cat([torch.from_numpy(self.rows[:, :self.aux]), e], dim=1).contiguous()
+
     def batch(self, ix):
         ix = np.asarray(ix)
-        frames = self.rows_t[torch.from_numpy(self.idx[ix])]
-        return (frames, torch.from_numpy(self.sync[ix]), torch.from_numpy(self.label[ix]),
+        x = self.small[torch.from_numpy(self.idx[ix])]
+        return (x, torch.from_numpy(self.sync[ix]), torch.from_numpy(self.label[ix]),
                 torch.from_numpy(self.offset[ix]))
+
+    def full_batch(self, ix):
+        """Raw rows, as the runtime feeds the exported graph."""
+        return torch.from_numpy(self.rows[self.idx[np.asarray(ix)]]), torch.from_numpy(self.sync[np.asarray(ix)])
+
+
+# Columns centred per window (their mean over the window's slots with a face / with audio is removed), so the
+# head sees how they move, not a speaker's mouth shape, a camera's brightness or a microphone's gain.
+FACE_CENTRED = [3, 4, 9]               # mouth opening, mouth width, centre-minus-border brightness
+AUDIO_CENTRED = [12, 13] + list(range(15, 39))   # level, log envelope, log-mel
+FLAGS = [0, 2, 11]                     # face, several faces, audio: left as they are
+
+
+def centre(x, sels):
+    """Remove from the columns marked in each `sel` their mean over the window's slots whose `flag` column
+    is 1 (those slots only). x: [B, T, aux]."""
+    for sel, flag in sels:
+        m = x[..., flag:flag + 1]
+        mean = (x * m).sum(dim=1, keepdim=True) / m.sum(dim=1, keepdim=True).clamp(min=1.0)
+        x = x - mean * m * sel
+    return x
 
 
 class Head(nn.Module):
-    def __init__(self, aux, emb, sync_len, mean, std, proj=32, hidden=48):
+    """frames [B, T, aux + E], sync [B, S] -> p(fake) [B, 1], offset_ms [B, 1]."""
+
+    def __init__(self, aux, emb, sync_len, aux_mean, aux_std, emb_mean, emb_std, pca, proj=16, aux_proj=24, hidden=32):
         super().__init__()
         self.aux = aux
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("inv_std", torch.as_tensor(1.0 / std, dtype=torch.float32))
-        self.emb = nn.Sequential(nn.Dropout(0.1), nn.Linear(emb, proj), nn.GELU())
-        self.auxp = nn.Sequential(nn.Linear(aux, 32), nn.GELU())
-        self.lstm = nn.LSTM(proj + 32, hidden, batch_first=True, bidirectional=True)
+        sel = lambda cols: torch.zeros(aux).index_fill_(0, torch.tensor(cols), 1.0)
+        self.register_buffer("face_sel", sel(FACE_CENTRED))
+        self.register_buffer("audio_sel", sel(AUDIO_CENTRED))
+        self.register_buffer("aux_mean", torch.as_tensor(aux_mean, dtype=torch.float32))
+        self.register_buffer("aux_inv_std", torch.as_tensor(1.0 / aux_std, dtype=torch.float32))
+        self.register_buffer("emb_mean", torch.as_tensor(emb_mean, dtype=torch.float32))
+        self.register_buffer("emb_inv_std", torch.as_tensor(1.0 / emb_std, dtype=torch.float32))
+        self.register_buffer("pca", torch.as_tensor(pca, dtype=torch.float32))   # [E, K]
+        k = pca.shape[1]
+        self.emb = nn.Sequential(nn.Dropout(0.1), nn.Linear(k, proj), nn.GELU())
+        self.auxp = nn.Sequential(nn.Linear(aux, aux_proj), nn.GELU())
+        # the LSTM steps over pairs of grid slots (80 ms): half the sequential steps, nothing dropped
+        self.lstm = nn.LSTM(2 * (proj + aux_proj), hidden, batch_first=True, bidirectional=True)
         self.sync = nn.Sequential(nn.Linear(sync_len, 32), nn.GELU())
         self.fuse = nn.Sequential(nn.Linear(4 * hidden + 32, 64), nn.GELU(), nn.Dropout(0.2))
         self.p = nn.Linear(64, 1)
         self.off = nn.Linear(64, 1)
 
-    def forward(self, frames, sync):
-        x = (frames - self.mean) * self.inv_std
-        h = torch.cat([self.auxp(x[..., : self.aux]), self.emb(x[..., self.aux:])], dim=-1)
-        h, _ = self.lstm(h)
-        pooled = torch.cat([h.mean(dim=1), h.max(dim=1).values, self.sync(sync)], dim=-1)
-        z = self.fuse(pooled)
-        return torch.sigmoid(self.p(z)), self.off(z) * 100.0
+    def reduce_emb(self, e):
+        """Fixed: standardise the embedding and project it on the training set's principal components."""
+        return ((e - self.emb_mean) * self.emb_inv_std) @ self.pca
 
-    def logits(self, frames, sync):
-        x = (frames - self.mean) * self.inv_std
-        h = torch.cat([self.auxp(x[..., : self.aux]), self.emb(x[..., self.aux:])], dim=-1)
-        h, _ = self.lstm(h)
+    def core(self, small, sync):
+        """small [B, T, aux + K]: raw aux columns and the reduced embedding."""
+        a = centre(small[..., :self.aux], ((self.face_sel, 0), (self.audio_sel, 11)))
+        a = (a - self.aux_mean) * self.aux_inv_std
+        h = torch.cat([self.auxp(a), self.emb(small[..., self.aux:])], dim=-1)
+        b, t, c = h.shape
+        h, _ = self.lstm(h.reshape(b, t // 2, 2 * c))
         pooled = torch.cat([h.mean(dim=1), h.max(dim=1).values, self.sync(sync)], dim=-1)
         z = self.fuse(pooled)
         return self.p(z).squeeze(-1), self.off(z).squeeze(-1) * 100.0
 
+    def forward(self, frames, sync):
+        small = torch.cat([frames[..., :self.aux], self.reduce_emb(frames[..., self.aux:])], dim=-1)
+        logit, off = self.core(small, sync)
+        return torch.sigmoid(logit).unsqueeze(-1), off.unsqueeze(-1)
 
-def stats(data):
-    """Per-feature mean and deviation over the rows of frames with a face (features absent without one stay
-    centred on the face rows; zero rows are what the runtime feeds for empty slots too)."""
+
+def stats(data, k=64):
+    """Standardisation of the aux columns (over rows with a face; audio columns over rows with audio;
+    centred columns after centring), and of the embedding with its top-k principal components."""
     r = data.rows[:-1]
     face = r[:, 0] > 0.5
     sel = r[face] if face.any() else r
-    mean = sel.mean(0)
-    std = sel.std(0)
-    # audio columns: statistics over frames with audio
+    a = sel[:, :data.aux]
+    aux_mean, aux_std = a.mean(0), a.std(0)
     aud = r[:, 11] > 0.5
     if aud.any():
-        mean[11:data.aux] = r[aud][:, 11:data.aux].mean(0)
-        std[11:data.aux] = r[aud][:, 11:data.aux].std(0)
-    # flags stay raw
-    for i in (0, 2, 11):
-        mean[i], std[i] = 0.0, 1.0
-    std = np.where(std < 1e-6, 1.0, std)
-    return mean.astype(np.float32), std.astype(np.float32)
+        aux_mean[11:] = r[aud][:, 11:data.aux].mean(0)
+        aux_std[11:] = r[aud][:, 11:data.aux].std(0)
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(data), size=min(len(data), 2000), replace=False)
+    w = torch.from_numpy(r[:, :data.aux][np.minimum(data.idx[pick], len(r) - 1)])
+    for cols, flag in ((FACE_CENTRED, 0), (AUDIO_CENTRED, 11)):
+        s = torch.zeros(data.aux).index_fill_(0, torch.tensor(cols), 1.0)
+        c = centre(w, ((s, flag),)).numpy()
+        present = w[..., flag].numpy() > 0.5
+        aux_mean[cols] = 0.0
+        aux_std[cols] = c[present][:, cols].std(0)
+    aux_mean[FLAGS], aux_std[FLAGS] = 0.0, 1.0
+    aux_std = np.where(aux_std < 1e-6, 1.0, aux_std)
+    e = sel[:, data.aux:]
+    if len(e) > 6000:
+        e = e[rng.choice(len(e), 6000, replace=False)]
+    emb_mean, emb_std = e.mean(0), e.std(0)
+    # nearly constant embedding values must not be blown up into noise: floor the deviation
+    emb_std = np.maximum(emb_std, 0.1 * np.median(emb_std) + 1e-6)
+    z = (e - emb_mean) / emb_std
+    vals, vecs = np.linalg.eigh(np.cov(z, rowvar=False))
+    order = np.argsort(vals)[::-1][:k]
+    pca = vecs[:, order] / np.sqrt(np.maximum(vals[order], 1e-6))   # whitened components
+    log(f"embedding PCA: top {k} components hold {vals[order].sum() / vals.sum():.1%} of the variance")
+    f32 = lambda x: np.asarray(x, np.float32)
+    return f32(aux_mean), f32(aux_std), f32(emb_mean), f32(emb_std), f32(pca)
 
 
 def evaluate(model, data, bs=256):
@@ -163,9 +227,9 @@ def evaluate(model, data, bs=256):
     with torch.no_grad():
         for i in range(0, len(data), bs):
             f, s, _, _ = data.batch(range(i, min(len(data), i + bs)))
-            p, o = model(f, s)
-            ps.append(p.squeeze(-1).numpy())
-            offs.append(o.squeeze(-1).numpy())
+            logit, o = model.core(f, s)
+            ps.append(torch.sigmoid(logit).numpy())
+            offs.append(o.numpy())
     return np.concatenate(ps), np.concatenate(offs)
 
 
@@ -207,7 +271,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="ONNX file to write")
     ap.add_argument("--manifest", help="manifest to add/replace the temporal_head entry in")
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--target-fpr", type=float, default=0.002,
@@ -224,8 +288,10 @@ def main(argv=None):
         raise SystemExit("train: train and val features come from different backbones")
     log(f"train {len(tr)} windows ({int(tr.label.sum())} fake) from {tr.meta['clips']} clips, "
         f"val {len(va)} windows; rows of {tr.dim} ({tr.aux} + {tr.dim - tr.aux}); loaded in {time.time() - t0:.0f} s")
-    mean, std = stats(tr)
-    model = Head(tr.aux, tr.dim - tr.aux, tr.sync.shape[1], mean, std)
+    model = Head(tr.aux, tr.dim - tr.aux, tr.sync.shape[1], *stats(tr))
+    tr.reduce(model)
+    va.reduce(model)
+    noise = torch.cat([torch.from_numpy(1.0 / model.aux_inv_std.numpy()), torch.ones(model.pca.shape[1])])
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.epochs * ((len(tr) + a.batch - 1) // a.batch))
     bce = nn.BCEWithLogitsLoss()
@@ -237,8 +303,8 @@ def main(argv=None):
         for i in range(0, len(perm), a.batch):
             f, s, y, o = tr.batch(perm[i:i + a.batch])
             # augmentation: small gain on the audio level features and feature noise
-            f = f + 0.02 * torch.randn_like(f) * torch.from_numpy(std)
-            logit, off = model.logits(f, s)
+            f = f + 0.02 * torch.randn_like(f) * noise
+            logit, off = model.core(f, s)
             loss = bce(logit, y)
             m = ~torch.isnan(o) & (s[:, -2] > 0.5)
             if m.any():
@@ -250,7 +316,7 @@ def main(argv=None):
             sched.step()
             total += float(loss) * len(y)
         p, off = evaluate(model, va)
-        va_auc, va_mae = report(f"epoch {epoch + 1:2d} loss {total / len(tr):.4f} val", va, p, off)
+        va_auc, va_mae = report(f"epoch {epoch + 1:2d} ({time.time() - t0:.0f} s) loss {total / len(tr):.4f} val", va, p, off)
         score = np.nan_to_num(va_auc) - (va_mae / 10000.0 if np.isfinite(va_mae) else 0.0)
         history.append({"epoch": epoch + 1, "loss": total / len(tr), "val_auc": va_auc, "val_offset_mae_ms": va_mae})
         if score > best:
@@ -274,7 +340,7 @@ def main(argv=None):
     torch.onnx.export(model, (frames, sync), a.out, input_names=["frames", "sync"],
                       output_names=["p_fake", "offset_ms"], opset_version=17, do_constant_folding=True)
     with torch.no_grad():
-        ref = model(*tr.batch([0])[:2])
+        ref = model(*tr.full_batch([0]))
     digest = hashlib.sha256(open(a.out, "rb").read()).hexdigest()
     log(f"exported {a.out} ({os.path.getsize(a.out)} bytes, sha256 {digest}); reference output of window 0: "
         f"p {float(ref[0]):.4f}, offset {float(ref[1]):.1f} ms; {time.time() - t0:.0f} s in all")
