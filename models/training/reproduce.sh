@@ -85,7 +85,7 @@ step "features: train (hop 400 ms) and val (hop 800 ms)"
 "$BIN" features "$WORK/val/manifest.csv" --out "$WORK/features/val" --hop-ms 800 --models "$BASE" --jobs "$JOBS"
 
 step "train ($EPOCHS epochs)"
-python3 models/training/train.py --train "$WORK/features/train" --val "$WORK/features/val" --out "$OUT" \
+/usr/bin/python3 models/training/train.py --train "$WORK/features/train" --val "$WORK/features/val" --out "$OUT" \
     --manifest "$MANIFEST" --epochs "$EPOCHS" --seed "$SEED" --report "$FIGURES/train.json"
 
 step "check and evaluate on the held-out split (Rust runtime)"
@@ -96,7 +96,7 @@ python3 - "$FIGURES/heldout.json" <<'EOF'
 import json, sys
 f = json.load(open(sys.argv[1]))
 keys = ["clips", "auc", "accuracy", "recall", "false_positive_rate", "drift_160ms_recall", "window_false_positive_rate",
-        "offset_mae_ms", "lipsync_offset_mae_ms", "genuine_minutes", "alerts_raised_on_genuine", "false_alerts_per_hour"]
+        "offset_mae_ms", "head_offset_mae_ms", "genuine_minutes", "alerts_raised_on_genuine", "false_alerts_per_hour"]
 print("held-out: " + ", ".join(f"{k} {f[k]}" for k in keys))
 for g, v in f["groups"].items():
     print(f"  {g:8} {v['clips']:4} clips, flagged fake {v['flagged_fake']:4}, mean score {v['mean_score']}")

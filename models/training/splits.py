@@ -105,7 +105,9 @@ def spec(split, index, seconds=None):
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (one of {', '.join(SPLITS)})")
     r = _rng("clip", split, index)
-    face = FACES[split][index % len(FACES[split])] if len(FACES[split]) > 1 else FACES[split][0]
+    # the face from its own stream: independent of the kind (which cycles with the index), so every kind of
+    # fake comes with every identity and the identity says nothing about the label
+    face = _rng("face", split, index).choice(FACES[split])
     voice = r.choice(VOICES[split])
     if seconds is None:
         seconds = round(r.uniform(*SECONDS) * FPS) / FPS

@@ -12,8 +12,10 @@ Inputs per window, exactly as the Rust runtime builds them (src/analysis/tempora
   sync   [1, 43]:          the lip/audio correlation at lags -800..800 ms (40 ms steps), a validity flag
                            and the classical estimator's confidence.
 Model: per-window centring of the lip, brightness and audio-level columns (speaker-, camera- and
-gain-invariant), standardisation (training-set statistics, baked into the graph); the embedding through a
-fixed whitened PCA to 64 values (training set) and a learned projection to 16; the aux features to 24 ->
+gain-invariant), standardisation (training-set statistics, baked into the graph); the raw embedding through a
+fixed whitened PCA to 64 values (training set) and a learned projection to 16 (`--embedding raw|centred`;
+the default `none` leaves this path out and keeps only the embedding's frame-to-frame change, a row feature:
+with two training identities the raw path learns identity, see the model card); the aux features to 24 ->
 bidirectional LSTM (32 per direction) stepping over pairs of slots (80 ms) -> mean and max over time, with
 the sync vector through a small MLP -> p(fake) (sigmoid) and the audio/video offset in ms (positive = audio
 late). Small on purpose: Debian's torch has no MKL, and the whole training must fit minutes on 2 cores.
@@ -59,11 +61,21 @@ def kind_of(w):
 class Features:
     """Rows of every clip in one array, and per window the row index of each slot (-1 = empty)."""
 
-    def __init__(self, folder, min_face_ratio=0.5):
+    def __init__(self, folder, min_face_ratio=0.5, faces=None):
+        """`faces`: keep only clips of these identities (from the generator's meta beside each clip)."""
         with open(os.path.join(folder, "meta.json")) as f:
             self.meta = json.load(f)
         self.dim, self.aux, self.slots = self.meta["dim"], self.meta["aux"], self.meta["slots"]
         clips = [json.loads(x) for x in open(os.path.join(folder, "clips.jsonl"))]
+        if faces:
+            list_dir = os.path.dirname(os.path.abspath(self.meta["list"]))
+
+            def face_of(c):
+                meta = os.path.join(list_dir, os.path.splitext(c["name"])[0] + ".json")
+                with open(meta) as f:
+                    return json.load(f)["spec"]["face"]
+            clips = [c for c in clips if face_of(c) in faces]
+        keep = {c["clip"] for c in clips}
         blocks, base = [], {}
         n = 0
         for c in clips:
@@ -78,7 +90,7 @@ class Features:
         idx, sync, label, offset, kinds, clip, lip_off = [], [], [], [], [], [], []
         for line in open(os.path.join(folder, "windows.jsonl")):
             w = json.loads(line)
-            if w["face_ratio"] < min_face_ratio:
+            if w["clip"] not in keep or w["face_ratio"] < min_face_ratio:
                 continue  # the runtime does not score windows without a face
             s = np.asarray(w["seqs"], np.int64)
             idx.append(np.where(s >= 0, s + base[w["clip"]], self.zero))
@@ -141,9 +153,14 @@ def centre(x, sels):
 class Head(nn.Module):
     """frames [B, T, aux + E], sync [B, S] -> p(fake) [B, 1], offset_ms [B, 1]."""
 
-    def __init__(self, aux, emb, sync_len, aux_mean, aux_std, emb_mean, emb_std, pca, proj=16, aux_proj=24, hidden=32):
+    def __init__(self, aux, emb, sync_len, aux_mean, aux_std, emb_mean, emb_std, pca, proj=16, aux_proj=24, hidden=32,
+                 embedding="centred"):
         super().__init__()
         self.aux = aux
+        # "raw": the embedding as it is (carries identity); "centred": minus its window mean over the slots
+        # with a face (only how the face's appearance changes: flicker, blending, frozen frames);
+        # "none": not used.
+        self.embedding = embedding
         sel = lambda cols: torch.zeros(aux).index_fill_(0, torch.tensor(cols), 1.0)
         self.register_buffer("face_sel", sel(FACE_CENTRED))
         self.register_buffer("audio_sel", sel(AUDIO_CENTRED))
@@ -170,7 +187,13 @@ class Head(nn.Module):
         """small [B, T, aux + K]: raw aux columns and the reduced embedding."""
         a = centre(small[..., :self.aux], ((self.face_sel, 0), (self.audio_sel, 11)))
         a = (a - self.aux_mean) * self.aux_inv_std
-        h = torch.cat([self.auxp(a), self.emb(small[..., self.aux:])], dim=-1)
+        e = small[..., self.aux:]
+        if self.embedding == "centred":
+            m = small[..., 0:1]
+            e = e - (e * m).sum(dim=1, keepdim=True) / m.sum(dim=1, keepdim=True).clamp(min=1.0) * m
+        elif self.embedding == "none":
+            e = e * 0.0
+        h = torch.cat([self.auxp(a), self.emb(e)], dim=-1)
         b, t, c = h.shape
         h, _ = self.lstm(h.reshape(b, t // 2, 2 * c))
         pooled = torch.cat([h.mean(dim=1), h.max(dim=1).values, self.sync(sync)], dim=-1)
@@ -219,6 +242,68 @@ def stats(data, k=64):
     log(f"embedding PCA: top {k} components hold {vals[order].sum() / vals.sum():.1%} of the variance")
     f32 = lambda x: np.asarray(x, np.float32)
     return f32(aux_mean), f32(aux_std), f32(emb_mean), f32(emb_std), f32(pca)
+
+
+def fit(model, tr, va, a, tag, t0):
+    """Train one model; keeps the epoch with the best validation AUC. Returns the history."""
+    noise = torch.cat([torch.from_numpy(1.0 / model.aux_inv_std.numpy()), torch.ones(model.pca.shape[1])])
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-3)
+    steps = a.epochs * ((len(tr) + a.batch - 1) // a.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps)
+    bce = nn.BCEWithLogitsLoss()
+    best, best_state, history = -1.0, None, []
+    for epoch in range(a.epochs):
+        model.train()
+        perm = np.random.permutation(len(tr))
+        total = 0.0
+        for i in range(0, len(perm), a.batch):
+            f, s, y, o = tr.batch(perm[i:i + a.batch])
+            f = f + 0.02 * torch.randn_like(f) * noise   # feature noise, 2 % of each deviation
+            logit, off = model.core(f, s)
+            loss = bce(logit, y)
+            m = ~torch.isnan(o) & (s[:, -2] > 0.5)
+            if m.any():
+                loss = loss + 0.5 * nn.functional.smooth_l1_loss(off[m] / 100.0, o[m] / 100.0)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss) * len(y)
+        p, off = evaluate(model, va)
+        va_auc, va_mae = report(f"{tag}epoch {epoch + 1:2d} ({time.time() - t0:.0f} s) loss {total / len(tr):.4f} val",
+                                va, p, off)
+        score = np.nan_to_num(va_auc) - (va_mae / 10000.0 if np.isfinite(va_mae) else 0.0)
+        history.append({"epoch": epoch + 1, "loss": total / len(tr), "val_auc": va_auc, "val_offset_mae_ms": va_mae})
+        if score > best:
+            best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+class Ensemble(nn.Module):
+    """Members trained from different seeds on the same data; p(fake) and the offset are their means."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.aux = members[0].aux
+
+    def reduce_emb(self, e):
+        return self.members[0].reduce_emb(e)
+
+    def core(self, small, sync):
+        outs = [m.core(small, sync) for m in self.members]
+        p = torch.stack([torch.sigmoid(o[0]) for o in outs]).mean(0).clamp(1e-7, 1 - 1e-7)
+        return torch.log(p / (1 - p)), torch.stack([o[1] for o in outs]).mean(0)
+
+    def forward(self, frames, sync):
+        small = torch.cat([frames[..., :self.aux], self.reduce_emb(frames[..., self.aux:])], dim=-1)
+        outs = [m.core(small, sync) for m in self.members]
+        p = torch.stack([torch.sigmoid(o[0]) for o in outs]).mean(0)
+        off = torch.stack([o[1] for o in outs]).mean(0)
+        return p.unsqueeze(-1), off.unsqueeze(-1)
 
 
 def evaluate(model, data, bs=256):
@@ -274,54 +359,39 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ensemble", type=int, default=3, help="members trained from seeds seed.. (averaged)")
     ap.add_argument("--target-fpr", type=float, default=0.002,
                     help="share of genuine validation windows allowed at or above the operating threshold")
     ap.add_argument("--report", help="write the training figures (JSON) here")
+    ap.add_argument("--embedding", choices=["raw", "centred", "none"], default="none",
+                    help="how the head sees the raw backbone embedding (default none: only its frame-to-frame change, a row feature; see the model card)")
+    ap.add_argument("--train-faces", help="only these identities from --train (comma-separated)")
+    ap.add_argument("--val-faces", help="only these identities from --val (comma-separated): e.g. validate on an "
+                    "identity left out of --train-faces")
     a = ap.parse_args(argv)
 
-    torch.manual_seed(a.seed)
-    np.random.seed(a.seed)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     t0 = time.time()
-    tr, va = Features(a.train), Features(a.val)
+    split = lambda x: x.split(",") if x else None
+    tr, va = Features(a.train, faces=split(a.train_faces)), Features(a.val, faces=split(a.val_faces))
     if tr.meta["backbone_sha256"] != va.meta["backbone_sha256"] or tr.dim != va.dim:
         raise SystemExit("train: train and val features come from different backbones")
     log(f"train {len(tr)} windows ({int(tr.label.sum())} fake) from {tr.meta['clips']} clips, "
         f"val {len(va)} windows; rows of {tr.dim} ({tr.aux} + {tr.dim - tr.aux}); loaded in {time.time() - t0:.0f} s")
-    model = Head(tr.aux, tr.dim - tr.aux, tr.sync.shape[1], *stats(tr))
-    tr.reduce(model)
-    va.reduce(model)
-    noise = torch.cat([torch.from_numpy(1.0 / model.aux_inv_std.numpy()), torch.ones(model.pca.shape[1])])
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.epochs * ((len(tr) + a.batch - 1) // a.batch))
-    bce = nn.BCEWithLogitsLoss()
-    best, best_state, history = -1.0, None, []
-    for epoch in range(a.epochs):
-        model.train()
-        perm = np.random.permutation(len(tr))
-        total = 0.0
-        for i in range(0, len(perm), a.batch):
-            f, s, y, o = tr.batch(perm[i:i + a.batch])
-            # augmentation: small gain on the audio level features and feature noise
-            f = f + 0.02 * torch.randn_like(f) * noise
-            logit, off = model.core(f, s)
-            loss = bce(logit, y)
-            m = ~torch.isnan(o) & (s[:, -2] > 0.5)
-            if m.any():
-                loss = loss + 0.5 * nn.functional.smooth_l1_loss(off[m] / 100.0, o[m] / 100.0)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            total += float(loss) * len(y)
-        p, off = evaluate(model, va)
-        va_auc, va_mae = report(f"epoch {epoch + 1:2d} ({time.time() - t0:.0f} s) loss {total / len(tr):.4f} val", va, p, off)
-        score = np.nan_to_num(va_auc) - (va_mae / 10000.0 if np.isfinite(va_mae) else 0.0)
-        history.append({"epoch": epoch + 1, "loss": total / len(tr), "val_auc": va_auc, "val_offset_mae_ms": va_mae})
-        if score > best:
-            best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    st = stats(tr)
+    members, history = [], []
+    for m_i in range(a.ensemble):
+        seed = a.seed + m_i
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        model = Head(tr.aux, tr.dim - tr.aux, tr.sync.shape[1], *st, embedding=a.embedding)
+        if m_i == 0:
+            tr.reduce(model)   # the fixed part is the same for every member
+            va.reduce(model)
+        h = fit(model, tr, va, a, f"member {m_i + 1}/{a.ensemble} (seed {seed}) ", t0)
+        members.append(model)
+        history.append(h)
+    model = members[0] if len(members) == 1 else Ensemble(members)
     model.eval()
     p, off = evaluate(model, va)
     va_auc, va_mae = report("best val", va, p, off)
@@ -362,8 +432,10 @@ def main(argv=None):
             "suspicious": round(threshold * 0.6, 4),
             "clear": round(threshold * 0.6, 4),
             "backbone_sha256": tr.meta["backbone_sha256"],
+            "embedding": a.embedding,
         },
         "source": {"trained_by": "models/training/train.py", "seed": a.seed, "epochs": a.epochs,
+                   "ensemble": a.ensemble, "embedding": a.embedding,
                    "train_windows": len(tr), "val_windows": len(va)},
         "license": "Apache-2.0",
         "card": "cards/temporal_head.md",
@@ -378,7 +450,7 @@ def main(argv=None):
     if a.report:
         with open(a.report, "w") as f:
             json.dump({"val_auc": va_auc, "val_offset_mae_ms": va_mae, "threshold": threshold,
-                       "val_window_recall": recall, "history": history, "train_windows": len(tr),
+                       "val_window_recall": recall, "history": history[0], "members": history, "train_windows": len(tr),
                        "val_windows": len(va), "seconds": time.time() - t0}, f, indent=1)
     return 0
 

@@ -129,7 +129,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
         "backbone_file": backbone.file,
         "clips": clips.len(),
         "windows": n_windows,
-        "list": args.list,
+        "list": std::fs::canonicalize(&args.list).unwrap_or_else(|_| args.list.clone()),
     });
     std::fs::write(args.out.join("meta.json"), serde_json::to_string_pretty(&meta)? + "\n")?;
     println!("{} clips, {n_windows} windows, rows of {dim} values -> {}", clips.len(), args.out.display());

@@ -86,6 +86,10 @@ pub struct HeadParams {
     /// sha256 of the backbone whose embeddings it was trained on.
     #[serde(default)]
     pub backbone_sha256: Option<String>,
+    /// How the head reads the raw embedding: `raw`, `centred` or `none` (only its frame-to-frame change,
+    /// which any backbone gives alike).
+    #[serde(default)]
+    pub embedding: Option<String>,
 }
 
 impl ModelEntry {

@@ -406,7 +406,10 @@ impl Models {
         let head = if manifest.models.contains_key(TemporalHead::ROLE) {
             let head = TemporalHead::load(manifest, backbone.dim, AUX, SYNC_LEN)?;
             let bb_sha = &manifest.entry("backbone")?.sha256;
-            if let Some(trained) = head.params.backbone_sha256.as_deref().filter(|s| !s.eq_ignore_ascii_case(bb_sha)) {
+            let reads_embedding = head.params.embedding.as_deref() != Some("none");
+            if let Some(trained) =
+                head.params.backbone_sha256.as_deref().filter(|s| reads_embedding && !s.eq_ignore_ascii_case(bb_sha))
+            {
                 log::warn!(
                     "the temporal head was trained on the embeddings of another backbone (sha256 {}…, this one \
                      {}…): its scores may be off; retrain it for this backbone",
