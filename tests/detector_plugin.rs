@@ -1,6 +1,6 @@
 //! A detector written against the plugin API plugs into the analysis core: it sees every analysed frame
 //! with the core's measurements (face, landmarks, embedding, audio on the frame clock), in time order, and
-//! its signal comes back in every window report next to the built-in lip-sync one.
+//! its signal comes back in every window report between the built-in lip-sync one and the temporal head's.
 
 mod common;
 
@@ -80,8 +80,10 @@ fn a_plugged_in_detector_sees_every_frame_and_reports_per_window() {
     assert!(windows.len() >= 3, "{windows:?}");
     for w in &windows {
         let names: Vec<&str> = w.signals.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["lipsync", "coverage"]);
+        // the built-in lip-sync estimate first, plugged-in detectors in order, the temporal head last
+        assert_eq!(names, ["lipsync", "coverage", "temporal"]);
         let coverage = w.signals[1].1.score.expect("a score");
+        assert!(w.signals[2].1.score.is_some_and(|p| (0.0..=1.0).contains(&p)), "{w:?}");
         assert!(coverage > 0.95, "face, embedding and audio on (nearly) every frame: {coverage} in {w:?}");
     }
     assert_eq!(analyzer.summary().analysed_frames, 150);
