@@ -11,7 +11,8 @@ say() { echo "setup: $*" >&2; }
 # 1. Debian packages.
 PKGS=(pkg-config clang libclang-dev cmake
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
-      ffmpeg espeak-ng sox python3 python3-venv python3-pip python3-torch python3-torchvision)
+      ffmpeg espeak-ng sox python3 python3-venv python3-pip python3-torch python3-torchvision
+      nodejs)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
