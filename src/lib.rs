@@ -20,6 +20,7 @@
 //!    -> temporal head        Bi-LSTM over the rows on a 40 ms grid + the lip-sync curve -> p(fake), offset
 //!    -> verdict              analysis::verdict: clear / suspicious / alert / no-face / no-audio, hysteresis
 //!    -> window reports       analysis::Output::Window, polled by the caller
+//!  alerts                    alerts::Signer: the guard's Ed25519 key (made on first run), signed wire messages
 //!  inference                 inference::{Manifest, Models}: one ONNX Runtime env, models checked at load
 //!  cli                       `scan` prints the reports; `eval` scores a labelled clip list; `features`
 //!                            exports the head's inputs for training (models/training/)
@@ -49,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerts;
 pub mod analysis;
 pub mod cli;
 pub mod inference;
