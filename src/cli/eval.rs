@@ -76,7 +76,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         };
         let mut offsets = Vec::new();
         let mut last_state = None;
-        let (summary, errors, info) = analyse_file(
+        let analysed = analyse_file(
             &clip.path,
             None,
             AnalyzerConfig::default(),
@@ -96,7 +96,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             },
             |_| {},
         )
-        .with_context(|| format!("analysing {}", clip.path.display()))?;
+        .with_context(|| format!("analysing {}", clip.path.display()));
+        // A clip that cannot be read is reported and left out, not the end of a long evaluation.
+        let (summary, errors, info) = match analysed {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("{e:#}: left out of the figures");
+                return Ok(None);
+            }
+        };
         r.score = summary.score();
         r.verdict = summary.verdict();
         r.head_offset_ms = median(&mut offsets);
@@ -104,10 +112,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         r.alert_windows = summary.alert_windows;
         r.seconds = info.duration_us.map_or(summary.analysed_frames as f64 * 0.04, |d| d as f64 / 1e6);
         r.decode_errors = errors;
-        Ok(r)
+        Ok(Some(r))
     })?;
+    let failed: Vec<&str> =
+        clips.iter().zip(&results).filter(|(_, r)| r.is_none()).map(|(c, _)| c.name.as_str()).collect();
+    if failed.len() == clips.len() {
+        bail!("{}: no clip could be analysed (see the warnings above)", args.list.display());
+    }
+    let (clips, results): (Vec<LabelledClip>, Vec<ClipResult>) =
+        clips.iter().cloned().zip(results).filter_map(|(c, r)| r.map(|r| (c, r))).unzip();
     let threshold = manifest.entry(crate::inference::TemporalHead::ROLE)?.head.as_ref().map_or(0.5, |h| h.threshold);
-    let figures = figures(&clips, &results, threshold);
+    let mut figures = figures(&clips, &results, threshold);
+    figures["failed_clips"] = json!(failed);
     if let Some(path) = &args.per_clip {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -274,6 +290,9 @@ fn print_table(f: &Value) {
         ("false alerts per hour", "false_alerts_per_hour"),
     ] {
         println!("{label:<34} {:>10}", s(key));
+    }
+    if let Some(failed) = f["failed_clips"].as_array().filter(|a| !a.is_empty()) {
+        println!("{:<34} {:>10}", "clips that could not be read", failed.len());
     }
     if let Some(groups) = f["groups"].as_object() {
         println!();
