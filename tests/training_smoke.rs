@@ -43,4 +43,10 @@ fn smoke_training_produces_a_head_the_runtime_loads_and_evaluates() {
     std::fs::write(&bad, text).unwrap();
     let (ok, _, stderr) = guard(&["check", "--models", path_str(&bad)]);
     assert!(!ok && stderr.contains("feature set v99"), "{stderr}");
+    // Thresholds out of order are refused too.
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["models"]["temporal_head"]["head"]["suspicious"] = serde_json::json!(1.5);
+    std::fs::write(&bad, m.to_string()).unwrap();
+    let (ok, _, stderr) = guard(&["check", "--models", path_str(&bad)]);
+    assert!(!ok && stderr.contains("head thresholds"), "{stderr}");
 }

@@ -338,6 +338,17 @@ impl TemporalHead {
                 crate::analysis::temporal::FEATURE_VERSION
             )));
         }
+        let in01 = |x: f32| (0.0..=1.0).contains(&x);
+        if !(in01(params.threshold) && in01(params.suspicious) && in01(params.clear))
+            || params.suspicious > params.threshold
+            || params.clear > params.threshold
+        {
+            return Err(inner.interface_error(format!(
+                "head thresholds must satisfy 0 <= clear, suspicious <= threshold <= 1 (threshold {}, suspicious {}, \
+                 clear {})",
+                params.threshold, params.suspicious, params.clear
+            )));
+        }
         if params.grid_ms as i64 * 1000 != crate::analysis::temporal::GRID_US {
             return Err(inner.interface_error(format!("grid of {} ms; this build uses 40 ms", params.grid_ms)));
         }
