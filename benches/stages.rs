@@ -25,7 +25,8 @@ use deepfake_guard::analysis::crop::{Normalize, Roi, sample_roi};
 use deepfake_guard::analysis::face::{BlazeFaceDecoder, Detection, roi_from_landmarks};
 use deepfake_guard::analysis::frame::AudioChunk;
 use deepfake_guard::analysis::lipsync::{LipSync, LipSyncConfig};
-use deepfake_guard::analysis::{Analyzer, AnalyzerConfig, Output};
+use deepfake_guard::analysis::{AnalyzerConfig, Output};
+use deepfake_guard::cli::dataset::analyse_file;
 use deepfake_guard::inference::{Backbone, Models};
 use deepfake_guard::media::file::{FileSource, MediaEvent};
 use deepfake_guard_plugin_api::{AudioFeatures, Detector, FaceFeatures, FrameFeatures, Window};
@@ -245,25 +246,14 @@ fn bench_audio(c: &mut Criterion, decoded: &Decoded) {
 /// Per-frame features (mouth opening, audio envelope and level) of the whole clip, as the analyser measured them.
 fn frame_reports(models: &mut Models, clip: Clip) -> Vec<deepfake_guard::analysis::FrameReport> {
     let cfg = AnalyzerConfig { frame_reports: true, ..AnalyzerConfig::default() };
-    let mut analyzer = Analyzer::new(cfg, models);
-    let mut src = FileSource::open(&clip.path(), None).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
-    let mut drain = |a: &mut Analyzer| {
-        while let Some(o) = a.poll_output() {
-            if let Output::Frame(f) = o {
-                out.push(f);
-            }
+    let keep = |o| {
+        if let Output::Frame(f) = o {
+            out.push(f);
         }
+        Ok(())
     };
-    while let Some(ev) = src.next_event().unwrap_or_else(|e| panic!("{e}")) {
-        match ev {
-            MediaEvent::Audio(a) => analyzer.push_audio(a, models).unwrap(),
-            MediaEvent::Video(f) => analyzer.push_video(f, models).expect("analyse frame"),
-        }
-        drain(&mut analyzer);
-    }
-    analyzer.finish(models).unwrap();
-    drain(&mut analyzer);
+    analyse_file(&clip.path(), None, cfg, models, keep, |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
     out
 }
 
@@ -322,27 +312,16 @@ fn bench_temporal_head(c: &mut Criterion, models: &mut Models) {
     }
     // The analyser's own head input for a window in the middle of the clip.
     let cfg = AnalyzerConfig { export_rows: true, ..AnalyzerConfig::default() };
-    let mut analyzer = Analyzer::new(cfg, models);
-    let mut src = FileSource::open(&CLIP_720P_H264.path(), None).unwrap_or_else(|e| panic!("{e}"));
     let (mut rows, mut inputs) = (Vec::new(), Vec::new());
-    let mut drain = |a: &mut Analyzer| {
-        while let Some(o) = a.poll_output() {
-            match o {
-                Output::Row(r) => rows.push(r.values),
-                Output::Window(w) => inputs.extend(w.head_input),
-                Output::Frame(_) => {}
-            }
+    let keep = |o| {
+        match o {
+            Output::Row(r) => rows.push(r.values),
+            Output::Window(w) => inputs.extend(w.head_input),
+            Output::Frame(_) => {}
         }
+        Ok(())
     };
-    while let Some(ev) = src.next_event().unwrap_or_else(|e| panic!("{e}")) {
-        match ev {
-            MediaEvent::Audio(a) => analyzer.push_audio(a, models).unwrap(),
-            MediaEvent::Video(f) => analyzer.push_video(f, models).expect("analyse frame"),
-        }
-        drain(&mut analyzer);
-    }
-    analyzer.finish(models).unwrap();
-    drain(&mut analyzer);
+    analyse_file(&CLIP_720P_H264.path(), None, cfg, models, keep, |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
     let (seqs, sync) = inputs.get(1).or(inputs.first()).cloned().expect("at least one window");
     let dim = rows[0].len();
     let mut frames = vec![0.0f32; seqs.len() * dim];

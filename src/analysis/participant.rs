@@ -589,7 +589,8 @@ impl Analyzer {
             None => None,
         };
         // Without a face the head has nothing to judge: its score does not count.
-        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= 0.5);
+        let min_face = self.verdict.as_ref().map_or(0.5, |v| v.config().min_face_ratio);
+        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face);
         if let Some(h) = head {
             signals
                 .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
