@@ -12,7 +12,7 @@ say() { echo "setup: $*" >&2; }
 PKGS=(pkg-config clang libclang-dev cmake
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
       ffmpeg espeak-ng sox python3 python3-venv python3-pip python3-torch python3-torchvision
-      nodejs)
+      nodejs janus janus-demos chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,4 +45,16 @@ for role, m in json.load(open(path))["models"].items():
 if bad:
     sys.exit("setup: model check failed:\n  " + "\n  ".join(bad) + "\n  restore with `git checkout -- models/` or rebuild with `bash scripts/obtain_models.sh`")
 PY
+# 5. The end-to-end harness's browser driver (scripts/e2e: playwright-core only; it drives Debian's /usr/bin/chromium,
+#    never a downloaded browser).
+if [[ ! -d scripts/e2e/node_modules/playwright-core ]]; then
+  command -v npm >/dev/null || { say "npm not found: install the Debian package npm (or Node.js with npm)"; exit 1; }
+  say "installing scripts/e2e/node_modules (playwright-core)"
+  if [[ -f scripts/e2e/package-lock.json ]]; then
+    (cd scripts/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    (cd scripts/e2e && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
+
 say "ok"

@@ -53,5 +53,7 @@
 pub mod alerts;
 pub mod analysis;
 pub mod cli;
+pub mod guard;
 pub mod inference;
 pub mod media;
+pub mod sfu;

@@ -152,7 +152,8 @@ impl AudioFeaturizer {
         } else if at + (samples.len() as i64) <= expected - tolerance {
             return; // entirely old
         } else if at < expected - tolerance {
-            samples = &samples[(expected - at) as usize..];
+            // Overlaps what was received: keep only the new part (none, if it ends within the tolerance).
+            samples = &samples[((expected - at) as usize).min(samples.len())..];
         }
         self.samples_in += samples.len() as u64;
         self.pending.extend_from_slice(samples);

@@ -67,6 +67,9 @@ impl Default for AnalyzerConfig {
 pub struct WindowReport {
     pub start_us: i64,
     pub end_us: i64,
+    /// Frames that arrived in the window but were not analysed ([`Analyzer::skip_video`]). A window with
+    /// more than 10 % of them is not scored.
+    pub skipped: u32,
     /// Analysed frames in the window.
     pub frames: u32,
     /// Share of those with a tracked face.
@@ -204,6 +207,9 @@ struct Tally {
     has_audio: bool,
 }
 
+/// Largest share of a window's frames that may have been skipped for its score to count.
+const MAX_SKIPPED_SHARE: f32 = 0.1;
+
 /// Errors of the analysis core.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -233,6 +239,8 @@ pub struct Analyzer {
     pool: Vec<FrameRec>,
     spare_faces: Vec<FaceRec>,
     tallies: VecDeque<Tally>,
+    /// Media times of frames that arrived but were not analysed (a live caller falling behind).
+    skipped: VecDeque<i64>,
     next_window_start: Option<i64>,
     last_frame_us: i64,
     frame_interval_us: i64,
@@ -275,6 +283,7 @@ impl Analyzer {
             pool: Vec::new(),
             spare_faces: Vec::new(),
             tallies: VecDeque::new(),
+            skipped: VecDeque::new(),
             next_window_start: None,
             last_frame_us: i64::MIN,
             frame_interval_us: 40_000,
@@ -559,6 +568,10 @@ impl Analyzer {
         while self.tallies.front().is_some_and(|t| t.pts_us < window.start_us) {
             self.tallies.pop_front();
         }
+        while self.skipped.front().is_some_and(|&t| t < window.start_us) {
+            self.skipped.pop_front();
+        }
+        let skipped = self.skipped.iter().take_while(|&&t| t < window.end_us).count() as u32;
         let (mut frames, mut face, mut faces, mut mouth, mut audio) = (0u32, 0u32, 0u32, 0.0f32, 0u32);
         for t in self.tallies.iter().take_while(|t| t.pts_us < window.end_us) {
             frames += 1;
@@ -581,16 +594,19 @@ impl Analyzer {
         let mut sync = [0.0f32; SYNC_LEN];
         temporal::sync_vector(self.lipsync.last_curve(), &mut sync);
         let slots = models.head.as_ref().map_or(temporal::SLOTS, |h| h.slots);
-        self.ring.gather(window.end_us, slots, &mut self.head_frames, &mut self.head_seqs);
+        let phase = self.ring.phase(window.end_us, slots);
+        self.ring.gather(window.end_us + phase, slots, &mut self.head_frames, &mut self.head_seqs);
         let face_ratio = face as f32 / frames as f32;
         let audio_ratio = audio as f32 / frames as f32;
         let head = match models.head.as_mut() {
             Some(h) => Some(h.run(&self.head_frames, &sync)?),
             None => None,
         };
-        // Without a face the head has nothing to judge: its score does not count.
+        // Without a face the head has nothing to judge, and with frames missing (the caller fell behind and
+        // skipped them) its input has holes it was never trained on: in both cases its score does not count.
         let min_face = self.verdict.as_ref().map_or(0.5, |v| v.config().min_face_ratio);
-        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face);
+        let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32;
+        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
         if let Some(h) = head {
             signals
                 .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
@@ -606,6 +622,7 @@ impl Analyzer {
             start_us: window.start_us,
             end_us: window.end_us,
             frames,
+            skipped,
             face_ratio,
             faces,
             mouth_open: (face > 0).then(|| mouth / face as f32),
@@ -642,6 +659,14 @@ impl Analyzer {
     /// The participant's current state (`None` before the first window or without a temporal head).
     pub fn state(&self) -> Option<State> {
         self.verdict.as_ref().and_then(|v| v.state())
+    }
+
+    /// A video frame arrived at `pts_us` but will not be analysed (a live caller that fell behind drops
+    /// frames to catch up). Windows with many such frames are reported but not scored.
+    pub fn skip_video(&mut self, pts_us: i64) {
+        if self.skipped.back().is_none_or(|&t| t < pts_us) {
+            self.skipped.push_back(pts_us);
+        }
     }
 
     /// Next output, if any.

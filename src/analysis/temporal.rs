@@ -123,9 +123,64 @@ impl FeatureRing {
         filled
     }
 
+    /// Where the frames of the `slots` grid slots that end at `end_us` sit relative to the slot times, in
+    /// microseconds in [-GRID/2, GRID/2): the circular mean of their times modulo the grid. Live video
+    /// jitters by a few milliseconds around its frame clock; gathering at `end_us + phase` keeps each frame
+    /// in the middle of its slot, so jitter never makes a frame fill two slots and its neighbour none (which
+    /// looks like the frozen frames of a face swap). Frames exactly on the grid (files at 25 fps) give 0.
+    pub fn phase(&self, end_us: i64, slots: usize) -> i64 {
+        let start = end_us - slots as i64 * GRID_US;
+        let (mut s, mut c) = (0.0f64, 0.0f64);
+        for &(t, _) in self.meta.iter().filter(|(t, _)| *t > start && *t <= end_us) {
+            let a = (t - end_us).rem_euclid(GRID_US) as f64 / GRID_US as f64 * std::f64::consts::TAU;
+            s += a.sin();
+            c += a.cos();
+        }
+        if s.hypot(c) < 1e-9 {
+            return 0;
+        }
+        let p = (s.atan2(c) / std::f64::consts::TAU * GRID_US as f64).round() as i64;
+        // atan2 gives (-GRID/2, GRID/2]; keep the half-open range.
+        if p >= GRID_US / 2 { p - GRID_US } else { p }
+    }
+
     pub fn clear(&mut self) {
         self.meta.clear();
         self.data.clear();
+    }
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::*;
+
+    #[test]
+    fn phase_follows_jittered_frames_and_is_zero_on_the_grid() {
+        let mut ring = FeatureRing::new(1, 10_000_000);
+        let row = [0.0f32];
+        for k in 0..80 {
+            ring.push(k * GRID_US, &row);
+        }
+        assert_eq!(ring.phase(80 * GRID_US, 80), 0);
+        // Frames 19 ms after the grid, jittering by +-5 ms: without the phase many would land in the next
+        // slot; with it every slot gets exactly one distinct frame.
+        let mut ring = FeatureRing::new(1, 10_000_000);
+        for k in 0..80i64 {
+            let jitter = [0, 5_000, -5_000, 3_000][k as usize % 4];
+            ring.push(k * GRID_US + 19_000 + jitter, &row);
+        }
+        let end = 80 * GRID_US;
+        let p = ring.phase(end, 80);
+        assert!((p - 19_000).abs() < 2_000, "phase {p}");
+        let (mut out, mut seqs) = (Vec::new(), Vec::new());
+        ring.gather(end + p, 80, &mut out, &mut seqs);
+        let mut distinct = seqs.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 80, "{seqs:?}");
+        ring.gather(end, 80, &mut out, &mut seqs);
+        let mut naive = seqs.clone();
+        naive.dedup();
+        assert!(naive.len() < 80, "the test must show the problem the phase solves");
     }
 }
 

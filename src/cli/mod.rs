@@ -3,6 +3,7 @@
 pub mod dataset;
 pub mod eval;
 pub mod features;
+pub mod join;
 pub mod scan;
 
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Export the temporal head's inputs for a labelled clip list (training data; see models/training).
     Features(features::FeaturesArgs),
+    /// Join a Janus VideoRoom as the guard: analyse every participant, send signed alerts to the call.
+    Join(join::JoinArgs),
+    /// Print the guard's public signing key (made if the key file does not exist).
+    Key(join::KeyArgs),
     /// Load and check every model of the manifest (sha256, input/output names and shapes), then exit.
     Check {
         /// Model manifest (default: models/manifest.json of this installation).

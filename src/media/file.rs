@@ -98,7 +98,7 @@ pub enum MediaError {
 /// Initialise FFmpeg once per process. libav*'s own messages (one per corrupt packet on damaged input) are
 /// routed into the `log` crate under target `ffmpeg`: fatal ones as errors, errors and warnings at debug
 /// level (the skipped packets are counted by [`FileSource::decode_errors`]), info at trace.
-fn init_ffmpeg() {
+pub(crate) fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if let Err(e) = ff::init() {

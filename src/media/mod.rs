@@ -4,3 +4,5 @@
 //! - [`file`]: any file FFmpeg reads (mp4, webm, mkv, y4m + wav, ...), decoded offline, event by event.
 
 pub mod file;
+pub mod live;
+pub mod rtc;

@@ -1,0 +1,377 @@
+// Drives the e2e scenario with headless Debian Chromium (playwright-core, /usr/bin/chromium) against the demo page.
+// Started by run.sh inside the network namespace, after Janus, the web server and the bot:
+//   node driver.js test|demo
+// Env (set by run.sh): WORK, BASE (http://127.0.0.1:8000/), ROOM, VCODEC, GUARD_PUB (base64 key, may be empty),
+//   GUARD_NAME (the guard's display name for trust on first use; the page's default is "Deepfake Guard"),
+//   CLIPS (folder with alice/mallory/carol .y4m+.wav), E2E (this folder), BOT_RUNNING (1 when a bot was started)
+// Timings (seconds): OPEN_GAP_S 1.5, MALLORY_S 20 (26 with RESTART=1), CAROL_S 15, RESTART=0|1, RESTART_AFTER_S 12,
+//   RESTART_GAP_S 2, DEMO_SECONDS 60, SHOT_EVERY_S 5, FIRST_FRAME_WAIT_S 20
+// Writes WORK/result.json, WORK/bob.png, WORK/bob-mallory.png + alice.png + carol.png (test), WORK/pages.log;
+// exit 1 when a check fails.
+const { chromium } = require("playwright-core");
+const fs = require("fs");
+const path = require("path");
+const { execFile } = require("child_process");
+
+const MODE = process.argv[2] || "test";
+const env = process.env;
+const W = env.WORK;
+const BASE = env.BASE || "http://127.0.0.1:8000/";
+const ROOM = env.ROOM || "4321";
+const VCODEC = env.VCODEC || "vp8";
+const KEY = env.GUARD_PUB || "";
+const CLIPS = env.CLIPS;
+const RESTART = env.RESTART === "1";
+const num = (k, d) => (env[k] !== undefined && env[k] !== "" ? parseFloat(env[k]) : d);
+const OPEN_GAP = num("OPEN_GAP_S", 1.5) * 1000;
+const MALLORY_MS = num("MALLORY_S", RESTART ? 26 : 20) * 1000;
+const CAROL_MS = num("CAROL_S", 15) * 1000;
+const RESTART_AFTER = num("RESTART_AFTER_S", 12) * 1000;
+const RESTART_GAP = num("RESTART_GAP_S", 2) * 1000;
+const DEMO_MS = num("DEMO_SECONDS", 60) * 1000;
+const SHOT_EVERY = num("SHOT_EVERY_S", 5) * 1000;
+const FIRST_FRAME_WAIT = num("FIRST_FRAME_WAIT_S", 20) * 1000;
+const T0 = Date.now();
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const el = () => ((Date.now() - T0) / 1000).toFixed(1).padStart(5) + "s";
+const say = (...a) => console.log(`[e2e ${el()}]`, ...a);
+const pagesLog = fs.createWriteStream(path.join(W, "pages.log"), { flags: "a" });
+
+const browsers = [];
+async function launch(clip) {
+  const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream"];
+  if (clip) {
+    args.push("--use-fake-device-for-media-stream",
+      `--use-file-for-fake-video-capture=${path.join(CLIPS, clip + ".y4m")}`,
+      `--use-file-for-fake-audio-capture=${path.join(CLIPS, clip + ".wav")}`);
+  }
+  const b = await chromium.launch({ executablePath: env.CHROMIUM || "/usr/bin/chromium", headless: true, args });
+  browsers.push(b);
+  return b;
+}
+
+let viewerBrowser = null;
+const pages = {}; // name -> {page, browser, own}
+async function openPage(name, { pub, clip, forge, viewport }) {
+  const browser = pub ? await launch(clip) : (viewerBrowser = viewerBrowser || (await launch(null)));
+  const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 860 } });
+  const page = await ctx.newPage();
+  page.on("console", (m) => pagesLog.write(`${new Date().toISOString()} <${name}> ${m.type()} ${m.text()}\n`));
+  page.on("pageerror", (e) => { pagesLog.write(`${new Date().toISOString()} <${name}> PAGEERROR ${e}\n`); say(`${name}: page error ${e}`); });
+  const qs = new URLSearchParams({ room: ROOM, name, pub: pub ? "1" : "0", vcodec: VCODEC });
+  if (KEY) qs.set("key", KEY);
+  if (forge) qs.set("forge", "1");
+  if (env.GUARD_NAME) qs.set("guard", env.GUARD_NAME);
+  const url = `${BASE}?${qs}`;
+  await page.goto(url, { timeout: 15000 });
+  pages[name] = { page, browser, own: !!pub };
+  say(`opened ${name} (${pub ? "publishes " + clip : "viewer"}${forge ? ", forges guard messages" : ""})`);
+  return page;
+}
+
+async function R(name, full = true) {
+  const p = pages[name];
+  if (!p) return null;
+  return p.page.evaluate((full) => {
+    const R = window.R;
+    if (!R) return null;
+    const out = { ...R, log: R.log.slice(-40) };
+    if (!full) { delete out.verified; delete out.rejected; }
+    return out;
+  }, full).catch((e) => ({ error: String(e) }));
+}
+
+async function waitFirstFrame(name) {
+  const end = Date.now() + FIRST_FRAME_WAIT;
+  while (Date.now() < end) {
+    const t = await pages[name].page.evaluate(() => window.R && window.R.firstFrameAt).catch(() => null);
+    if (t) return t;
+    await sleep(250);
+  }
+  say(`WARNING: ${name} sent no video frame within ${FIRST_FRAME_WAIT / 1000} s`);
+  return null;
+}
+
+async function shot(name, file) {
+  const tmp = path.join(W, "." + file + ".tmp.png");
+  try {
+    await pages[name].page.screenshot({ path: tmp, fullPage: true, timeout: 10000 });
+    fs.renameSync(tmp, path.join(W, file));
+  } catch (e) { say(`screenshot ${file} failed: ${e}`); }
+}
+
+async function leave(name) {
+  const p = pages[name];
+  const final = await R(name);
+  const t = await p.page.evaluate(() => window.leave()).catch(() => Date.now());
+  await p.page.close().catch(() => {});
+  if (p.own) await p.browser.close().catch(() => {});
+  delete pages[name];
+  say(`${name} left`);
+  return { final, t };
+}
+
+function janusCtl(cmd) {
+  return new Promise((resolve) => {
+    execFile("bash", [path.join(env.E2E, "janus-ctl.sh"), cmd], { env, timeout: 30000 }, (e, out, errOut) => {
+      if (out) say(out.trim());
+      if (e) say(`janus-ctl ${cmd} failed: ${errOut || e}`);
+      resolve(!e);
+    });
+  });
+}
+
+function pick(r) {
+  if (!r) return null;
+  const { myid, published, publishCount, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
+    guardKey, guardKeyId, tofuFrom, states, firstAlertAt, inbound, labels, leftAt } = r;
+  const ids = [...new Set((connects || []).filter((c) => c.ev === "joined").map((c) => c.id))];
+  return { myid, ids, published, publishCount, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
+    guardKey, guardKeyId, tofuFrom, verifiedCount: (r.verified || []).length, hellos: (r.verified || []).filter((v) => v.message.type === "deepfake-guard.hello").length,
+    resyncs: r.resyncs, rejectedCount: (r.rejected || []).length,
+    states, firstAlertAt, inbound, labels, leftAt, log: r.log };
+}
+
+// ------------------------------------------------------------------ summary and checks
+function summarize(result) {
+  const bob = result.bob || { verified: [], rejected: [], feeds: {} };
+  const feeds = bob.feeds || {};
+  const nameOf = (id) => feeds[id] || `feed ${id}`;
+  const lines = [];
+  const per = {};
+  let hello = 0, heartbeat = 0;
+  for (const v of bob.verified) {
+    const m = v.message;
+    if (m.type === "deepfake-guard.hello") hello++;
+    else if (m.type === "deepfake-guard.heartbeat") heartbeat++;
+    else if (m.participant) {
+      const n = nameOf(String(m.participant.id));
+      per[n] = per[n] || {};
+      per[n][m.state] = (per[n][m.state] || 0) + 1;
+    }
+  }
+  lines.push(`bob verified ${bob.verified.length} guard messages: ${hello} hello, ${heartbeat} heartbeat, verdicts by participant: ` +
+    (Object.keys(per).length ? Object.entries(per).map(([n, s]) => `${n} ${JSON.stringify(s)}`).join(", ") : "none"));
+  const rej = {};
+  for (const r of bob.rejected) {
+    const n = nameOf(r.label);
+    rej[n] = rej[n] || {};
+    rej[n][r.reason] = (rej[n][r.reason] || 0) + 1;
+  }
+  lines.push(`bob rejected ${bob.rejected.length} messages: ` +
+    (Object.keys(rej).length ? Object.entries(rej).map(([n, s]) => `from ${n} ${JSON.stringify(s)}`).join(", ") : "none"));
+  const idsOf = (name) => Object.keys(feeds).filter((id) => feeds[id] === name);
+  const alertAt = (name) => {
+    const ids = new Set(idsOf(name));
+    let t = null;
+    for (const v of bob.verified) {
+      const m = v.message;
+      const hit = (m.type === "deepfake-guard.verdict" && m.participant && ids.has(String(m.participant.id)) && m.state === "alert") ||
+        (m.type === "deepfake-guard.heartbeat" && (m.participants || []).some((p) => ids.has(String(p.id)) && p.state === "alert"));
+      if (hit && (t === null || v.t < t)) t = v.t;
+    }
+    return t;
+  };
+  const ev = result.events;
+  const ma = alertAt("mallory");
+  result.summary = { mallory_first_alert: ma, mallory_alert_after_first_frame_ms: ma && ev.mallory_first_frame ? ma - ev.mallory_first_frame : null,
+    alice_first_alert: alertAt("alice"), carol_first_alert: alertAt("carol"), verified_by_participant: per, rejected_by_sender: rej };
+  if (ma && ev.mallory_first_frame) lines.push(`first alert for mallory on bob's page: ${((ma - ev.mallory_first_frame) / 1000).toFixed(1)} s after her first video frame`);
+  else lines.push(`no alert for mallory on bob's page${ev.mallory_first_frame ? "" : " (mallory sent no video)"}`);
+  lines.push("guard hellos verified per page (a page that joined after the guard's hello sees none unless the guard repeats it): " +
+    Object.entries(result.pages).map(([n, p]) => `${n} ${p ? p.hellos : "-"}`).join(", "));
+  if (result.reconnect) lines.push("reconnection after the Janus restart (ms from Janus back to page rejoined / republished): " +
+    Object.entries(result.reconnect).map(([n, r]) => `${n} ${r.joined_ms ?? "never"}/${r.published_ms ?? "-"}`).join(", "));
+  return lines;
+}
+
+function checks(result) {
+  const out = [];
+  const check = (name, ok, detail = "") => out.push({ name, ok: ok === null ? null : !!ok, detail });
+  const bob = result.bob;
+  const feeds = bob.feeds || {};
+  const idsOf = (name) => Object.keys(feeds).filter((id) => feeds[id] === name);
+  const alertAfter = (name, t0) => {
+    const ids = new Set(idsOf(name));
+    const hit = bob.verified.find((v) => v.t > t0 && ((v.message.type === "deepfake-guard.verdict" && v.message.participant &&
+      ids.has(String(v.message.participant.id)) && v.message.state === "alert") ||
+      (v.message.type === "deepfake-guard.heartbeat" && (v.message.participants || []).some((p) => ids.has(String(p.id)) && p.state === "alert"))));
+    return hit ? hit.t : null;
+  };
+  const pubNames = MODE === "test" ? ["alice", "mallory", "carol"] : ["alice", "mallory"];
+  for (const n of pubNames) {
+    const p = result.pages[n];
+    check(`${n} published`, p && p.published !== undefined && p.publishCount > 0 && p.firstFrameAt, p ? `publishCount ${p.publishCount}` : "no page");
+    check(`${n} page had no errors`, p && p.errors && p.errors.length === 0, p && p.errors && p.errors.slice(0, 3).join(" | "));
+    const frames = idsOf(n).map((id) => (bob.inbound[id] || {}).videoFrames || 0);
+    check(`bob decoded ${n}'s video`, frames.some((f) => f > 25), `frames ${JSON.stringify(frames)}`);
+  }
+  const mal = new Set(idsOf("mallory"));
+  const reasons = {};
+  for (const r of bob.rejected) if (mal.has(r.label)) reasons[r.reason] = (reasons[r.reason] || 0) + 1;
+  check("mallory's unsigned forgeries rejected", reasons.unsigned > 0, JSON.stringify(reasons));
+  if (KEY) check("mallory's forgeries signed with her own key rejected as bad-signature", reasons["bad-signature"] > 0, JSON.stringify(reasons));
+  else check("mallory's signed forgeries and forged hello rejected (TOFU: not the guard)", (reasons["no-trusted-key"] || reasons["bad-signature"]) > 0 &&
+    (reasons["hello-not-from-guard"] || reasons["bad-signature"]) > 0, JSON.stringify(reasons));
+  const fromMallory = bob.verified.filter((v) => mal.has(v.label));
+  check("nothing mallory sent was accepted", fromMallory.length === 0, `${fromMallory.length} accepted`);
+  const guardVerified = bob.verified.length > 0;
+  if (env.BOT_RUNNING === "1" || env.STANDIN_GUARD === "1") {
+    check("bob verified guard heartbeats", bob.verified.some((v) => v.message.type === "deepfake-guard.heartbeat"));
+    check("mallory (lip-sync fake) got an alert", result.summary.mallory_first_alert, result.summary.mallory_alert_after_first_frame_ms + " ms");
+    check("alice (genuine) never got an alert", !result.summary.alice_first_alert);
+    if (MODE === "test") {
+      check("carol (genuine) never got an alert", !result.summary.carol_first_alert);
+      // mallory left and carol joined: the guard must follow (a verdict or heartbeat entry about carol)
+      const carol = new Set(idsOf("carol"));
+      const judged = bob.verified.some((v) => (v.message.participant && carol.has(String(v.message.participant.id))) ||
+        (v.message.participants || []).some((p) => carol.has(String(p.id))));
+      check("the guard followed carol, who joined after mallory left", judged);
+    }
+    if (RESTART && result.events.janus_restarted) {
+      const again = alertAfter("mallory", result.events.janus_restarted);
+      check("the guard rejoined after the Janus restart and alerted on mallory again", again,
+        again ? `${again - result.events.janus_restarted} ms after Janus was back` : "no alert after the restart");
+    }
+  } else {
+    check("guard checks (no bot running)", null, guardVerified ? "verified messages without a bot?" : "skipped");
+  }
+  if (RESTART) {
+    for (const [n, r] of Object.entries(result.reconnect || {})) {
+      check(`${n} rejoined after the Janus restart`, r.joined_ms != null, `${r.joined_ms} ms`);
+      if (n !== "bob") check(`${n} republished after the Janus restart`, r.published_ms != null, `${r.published_ms} ms`);
+    }
+  }
+  return out;
+}
+
+function reconnectTimes(finals, events) {
+  if (!events.janus_killed) return null;
+  const out = {};
+  for (const [n, r] of Object.entries(finals)) {
+    if (!r || !r.connects) continue;
+    if (r.leftAt && r.leftAt < events.janus_killed) continue;
+    if (!r.connects.some((c) => c.ev === "joined" && c.t < events.janus_killed)) continue; // opened after the restart
+    const after = (ev) => {
+      const c = r.connects.find((c) => c.ev === ev && c.t > events.janus_killed);
+      return c && events.janus_restarted ? c.t - events.janus_restarted : null;
+    };
+    out[n] = { lost: r.connects.some((c) => c.ev === "lost" && c.t >= events.janus_killed), joined_ms: after("joined"),
+      published_ms: r.publish ? after("published") : undefined, first_frame_ms: r.publish ? after("first-frame") : undefined };
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ scenarios
+async function standin() {
+  if (env.STANDIN_GUARD !== "1") return;
+  viewerBrowser = viewerBrowser || (await launch(null));
+  const page = await (await viewerBrowser.newContext()).newPage();
+  page.on("console", (m) => pagesLog.write(`${new Date().toISOString()} <standin-guard> ${m.type()} ${m.text()}\n`));
+  await page.goto(`${BASE}standin/guard.html?room=${ROOM}`, { timeout: 15000 });
+  say("opened the stand-in guard page (test key; not the detector)");
+  await sleep(1000);
+}
+
+async function scenarioTest(events) {
+  const finals = {};
+  await standin();
+  await openPage("alice", { pub: true, clip: "alice" });
+  await sleep(OPEN_GAP);
+  await openPage("bob", { pub: false, viewport: { width: 1400, height: 900 } });
+  await sleep(OPEN_GAP);
+  await openPage("mallory", { pub: true, clip: "mallory", forge: true });
+  const malloryOpened = Date.now();
+  events.mallory_first_frame = await waitFirstFrame("mallory");
+  const mStart = events.mallory_first_frame || malloryOpened;
+  let restartTask = Promise.resolve();
+  if (RESTART) {
+    restartTask = (async () => {
+      await sleep(Math.max(0, mStart + RESTART_AFTER - Date.now()));
+      say("killing Janus");
+      events.janus_killed = Date.now();
+      await janusCtl("stop");
+      await sleep(RESTART_GAP);
+      say("starting Janus again");
+      if (await janusCtl("start")) events.janus_restarted = Date.now();
+    })();
+  }
+  await sleep(Math.max(0, mStart + MALLORY_MS - 2000 - Date.now()));
+  await shot("bob", "bob-mallory.png");
+  await sleep(Math.max(0, mStart + MALLORY_MS - Date.now()));
+  await restartTask;
+  const m = await leave("mallory");
+  finals.mallory = m.final;
+  events.mallory_left = m.t;
+  await openPage("carol", { pub: true, clip: "carol" });
+  events.carol_first_frame = await waitFirstFrame("carol");
+  await sleep(Math.max(0, (events.carol_first_frame || Date.now()) + CAROL_MS - Date.now()));
+  await shot("bob", "bob.png");
+  for (const n of ["alice", "carol"]) await shot(n, n + ".png");
+  for (const n of ["alice", "bob", "carol"]) finals[n] = await R(n);
+  return finals;
+}
+
+async function scenarioDemo(events) {
+  await standin();
+  await openPage("alice", { pub: true, clip: "alice" });
+  await sleep(OPEN_GAP);
+  await openPage("bob", { pub: false, viewport: { width: 1400, height: 900 } });
+  await sleep(OPEN_GAP);
+  await openPage("mallory", { pub: true, clip: "mallory", forge: env.DEMO_FORGE !== "0" });
+  events.mallory_first_frame = await waitFirstFrame("mallory");
+  const end = T0 + DEMO_MS;
+  say(`demo running until +${(DEMO_MS / 1000).toFixed(0)} s; bob's page is saved to ${path.join(W, "bob.png")} every ${SHOT_EVERY / 1000} s`);
+  while (Date.now() < end) {
+    await shot("bob", "bob.png");
+    const b = await R("bob", false);
+    if (b && b.states) {
+      const st = Object.entries(b.states).filter(([id]) => (b.present || []).includes(id))
+        .map(([id, s]) => `${b.feeds[id] || id}=${s.state}${s.score != null ? "(" + Number(s.score).toFixed(2) + ")" : ""}`);
+      say(`bob sees: ${st.join(" ") || "no verdicts yet"}; guard ${b.guardPresent ? "present" : "absent"}, trust ${b.trust}`);
+    }
+    await sleep(Math.min(SHOT_EVERY, Math.max(0, end - Date.now())));
+  }
+  await shot("bob", "bob.png");
+  const finals = {};
+  for (const n of ["alice", "bob", "mallory"]) finals[n] = await R(n);
+  return finals;
+}
+
+(async () => {
+  const events = { mallory_first_frame: null, mallory_left: null, carol_first_frame: null, janus_killed: null, janus_restarted: null };
+  let finals = {};
+  let failed = null;
+  try {
+    finals = MODE === "demo" ? await scenarioDemo(events) : await scenarioTest(events);
+  } catch (e) {
+    failed = e;
+    say(`scenario failed: ${e && e.stack ? e.stack : e}`);
+    for (const n of Object.keys(pages)) if (!finals[n]) finals[n] = await R(n);
+  }
+  const b = finals.bob || {};
+  const result = {
+    mode: MODE, codec: VCODEC, room: ROOM, guard_key: KEY || b.guardKey || null, trust: b.trust || null,
+    bot_running: env.BOT_RUNNING === "1", standin_guard: env.STANDIN_GUARD === "1", restart: RESTART, started_at: T0, ended_at: Date.now(),
+    pages: Object.fromEntries(Object.entries(finals).map(([n, r]) => [n, pick(r)])),
+    bob: { verified: b.verified || [], rejected: b.rejected || [], feeds: b.feeds || {}, states: b.states || {},
+      firstAlertAt: b.firstAlertAt || {}, inbound: b.inbound || {}, labels: b.labels || {} },
+    events,
+  };
+  result.reconnect = reconnectTimes(finals, events);
+  const lines = summarize(result);
+  result.checks = checks(result);
+  if (failed) result.checks.push({ name: "scenario ran to the end", ok: false, detail: String(failed) });
+  fs.writeFileSync(path.join(W, "result.json"), JSON.stringify(result, null, 1));
+  console.log("\n== summary (" + MODE + ", " + VCODEC + ", room " + ROOM + ", " + ((Date.now() - T0) / 1000).toFixed(1) + " s)");
+  for (const l of lines) console.log("  " + l);
+  for (const c of result.checks) console.log(`  ${c.ok === null ? "SKIP" : c.ok ? "ok  " : "FAIL"} ${c.name}${c.detail ? "  [" + c.detail + "]" : ""}`);
+  const nfail = result.checks.filter((c) => c.ok === false).length;
+  console.log(`  ${result.checks.filter((c) => c.ok).length} ok, ${nfail} failed; result: ${path.join(W, "result.json")}, screenshot: ${path.join(W, "bob.png")}`);
+  for (const b of browsers) await b.close().catch(() => {});
+  pagesLog.end();
+  process.exit(nfail ? 1 : 0);
+})();

@@ -1,0 +1,528 @@
+//! One stay in the room: a Janus session from join to disconnection.
+//!
+//! Publisher handle: joins as "Deepfake Guard" and publishes a data-only stream (the alert channel).
+//! Subscriber handle (multistream): subscribes to the audio and video of every other publisher, follows
+//! joins and departures, renegotiates on Janus's `updated` offers. RTP from each track is reassembled into
+//! frames here and handed to the analysis workers; their findings come back and go out, signed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::{h264::H264Packet, vp8::Vp8Packet};
+use rtc::rtp::packetizer::Depacketizer;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::worker::{Media, ParticipantHandle, WorkerEvent, Workers};
+use super::{GuardConfig, Report};
+use crate::alerts::outbox::{Outbox, Outgoing};
+use crate::media::live::Codec;
+use crate::media::rtc::{Peer, PeerEvent, RtcConfig, jsep};
+use crate::sfu::janus::{Credentials, Janus};
+use crate::sfu::videoroom::{self, RoomEvent, SubStream};
+
+/// A hello goes out again with every this many heartbeats.
+const HELLO_EVERY_BEATS: u64 = 4;
+
+/// How a session ended.
+pub enum End {
+    /// Asked to stop (Ctrl-C, SIGTERM).
+    Shutdown,
+    /// The room is gone or the guard was kicked out: do not come back.
+    Evicted(String),
+}
+
+/// Where an incoming track's media goes: mid -> participant, and ssrc -> mid from Janus's offers.
+#[derive(Default)]
+struct Routes {
+    by_mid: HashMap<String, Arc<ParticipantHandle>>,
+    mid_by_ssrc: HashMap<u32, String>,
+    /// Incoming video tracks by SSRC, for keyframe requests.
+    video: HashMap<u32, Arc<dyn TrackRemote>>,
+}
+
+type SharedRoutes = Arc<Mutex<Routes>>;
+
+/// A participant being analysed in this session.
+struct Watched {
+    handle: Arc<ParticipantHandle>,
+    last_pli: Option<Instant>,
+}
+
+pub struct Session<'a> {
+    cfg: &'a GuardConfig,
+    workers: &'a Workers,
+    outbox: &'a mut Outbox,
+    worker_events: &'a mut mpsc::UnboundedReceiver<WorkerEvent>,
+    report: &'a Report,
+    started: Instant,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        cfg: &'a GuardConfig,
+        workers: &'a Workers,
+        outbox: &'a mut Outbox,
+        worker_events: &'a mut mpsc::UnboundedReceiver<WorkerEvent>,
+        report: &'a Report,
+        started: Instant,
+    ) -> Self {
+        Session { cfg, workers, outbox, worker_events, report, started }
+    }
+
+    /// Join and stay until the connection is lost (Err), the room ends, or `shutdown` fires.
+    pub async fn run(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> anyhow::Result<End> {
+        let cfg = self.cfg;
+        let creds = Credentials { api_secret: cfg.api_secret.clone(), token: cfg.token.clone() };
+        let janus = Janus::connect(&cfg.janus, creds, Duration::from_secs_f64(cfg.keepalive_s)).await?;
+        let rtc_cfg = RtcConfig {
+            udp_addrs: if cfg.ice_addrs.is_empty() { vec!["0.0.0.0:0".into()] } else { cfg.ice_addrs.clone() },
+            ice_servers: cfg.ice_servers.clone(),
+        };
+        let (peer_tx, mut peer_rx) = mpsc::unbounded_channel::<(Side, PeerEvent)>();
+
+        // Publisher: join, then publish the data-only stream.
+        let (ph, mut pub_events) = janus.attach(videoroom::PLUGIN).await?;
+        let mut join = json!({"request": "join", "ptype": "publisher", "room": cfg.room, "display": cfg.display});
+        if let Some(pin) = &cfg.pin {
+            join["pin"] = json!(pin);
+        }
+        let r = janus.message("join the room", ph, join, None).await?;
+        let data = &r["plugindata"]["data"];
+        let my_id = data["id"].as_u64().ok_or_else(|| anyhow::anyhow!("Janus did not give the guard an id: {data}"))?;
+        self.outbox.set_bot_id(my_id);
+        let initial = videoroom::publishers(data);
+        self.report.line(format!("joined room {} as participant {my_id} ({})", cfg.room, cfg.display));
+
+        let pub_peer = Peer::new(&rtc_cfg, side_sender(&peer_tx, Side::Publisher)).await?;
+        let channel = pub_peer.pc.create_data_channel("JanusDataChannel", None).await?;
+        let offer = pub_peer.offer().await?;
+        let r = janus
+            .message(
+                "publish the alert channel",
+                ph,
+                json!({"request": "configure", "audio": false, "video": false, "data": true}),
+                Some(jsep(&offer)),
+            )
+            .await?;
+        let answer = r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP answer to the data-only publish"))?;
+        pub_peer.set_answer(answer.to_owned()).await?;
+        let (open_tx, mut channel_open) = mpsc::unbounded_channel::<()>();
+        spawn_channel_watch(channel.clone(), Some(open_tx), None);
+        let mut alert_channel: Option<Arc<dyn DataChannel>> = None;
+
+        let routes: SharedRoutes = Default::default();
+        let mut watched: HashMap<u64, Watched> = HashMap::new();
+        let mut sub: Option<(Peer, u64, mpsc::UnboundedReceiver<Value>)> = None;
+        let mut heartbeat = tokio::time::interval(self.cfg.heartbeat());
+        heartbeat.tick().await;
+        let mut beats = 0u64;
+
+        let result: anyhow::Result<End> = async {
+            self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, initial).await?;
+            loop {
+                let sub_event = async {
+                    match sub.as_mut() {
+                        Some((_, _, ev)) => ev.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.changed() => return Ok(End::Shutdown),
+                    _ = janus.closed() => anyhow::bail!("the connection to Janus was lost"),
+                    Some(()) = channel_open.recv() => {
+                        alert_channel = Some(channel.clone());
+                        let hello = self.outbox.hello(unix_ms());
+                        self.send(&alert_channel, hello).await;
+                        self.report.line(format!(
+                            "alert channel open; signing key {} (key id {})",
+                            self.outbox.signer().public_key_b64(), self.outbox.signer().key_id()
+                        ));
+                    }
+                    _ = heartbeat.tick() => {
+                        // Janus relays no past data: repeat the hello now and then for clients that joined after
+                        // it and take the guard's key from it (pinning the key printed at start is better).
+                        beats += 1;
+                        if beats % HELLO_EVERY_BEATS == 0 && alert_channel.is_some() {
+                            let hello = self.outbox.hello(unix_ms());
+                            self.send(&alert_channel, hello).await;
+                        }
+                        let hb = self.outbox.heartbeat(self.started.elapsed().as_secs(), unix_ms());
+                        self.send(&alert_channel, hb).await;
+                        self.report.stats(&watched.iter().map(|(id, w)| (*id, w.handle.stats.clone())).collect::<Vec<_>>());
+                    }
+                    ev = pub_events.recv() => {
+                        let Some(ev) = ev else { anyhow::bail!("the connection to Janus was lost") };
+                        if ev["janus"] == "hangup" {
+                            anyhow::bail!("Janus hung up the alert channel: {}", ev["reason"]);
+                        }
+                        match videoroom::room_event(&ev["plugindata"]["data"], my_id) {
+                            RoomEvent::Publishers(list) => {
+                                self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, list).await?;
+                            }
+                            RoomEvent::Gone(id) => self.forget(id, &routes, &mut watched),
+                            RoomEvent::Destroyed => return Ok(End::Evicted("the room was destroyed".into())),
+                            RoomEvent::Kicked => return Ok(End::Evicted("the guard was kicked out of the room".into())),
+                            RoomEvent::Other => {}
+                        }
+                    }
+                    ev = sub_event => {
+                        let Some(ev) = ev else { anyhow::bail!("the connection to Janus was lost") };
+                        let data = &ev["plugindata"]["data"];
+                        let streams = videoroom::sub_streams(data);
+                        if !streams.is_empty() {
+                            self.route_streams(&streams, &routes, &watched);
+                        }
+                        if ev["jsep"]["type"] == "offer" {
+                            let (peer, sh, _) = sub.as_ref().expect("subscriber events come from a subscriber");
+                            renegotiate(&janus, peer, *sh, cfg.room, &ev, &routes).await?;
+                        }
+                    }
+                    Some((side, ev)) = peer_rx.recv() => match ev {
+                        PeerEvent::Track(track) if side == Side::Subscriber => {
+                            let routes = routes.clone();
+                            tokio::spawn(pump(track, routes));
+                        }
+                        PeerEvent::Track(_) => {}
+                        PeerEvent::DataChannel(dc) => {
+                            // Janus relays other publishers' data to us: read it so it does not pile up.
+                            spawn_channel_watch(dc, None, None);
+                        }
+                        PeerEvent::State(s) => {
+                            log::debug!("{side:?} connection: {s}");
+                            if side == Side::Publisher
+                                && matches!(s, webrtc::peer_connection::RTCPeerConnectionState::Failed)
+                            {
+                                anyhow::bail!("the alert channel's connection failed");
+                            }
+                        }
+                    },
+                    Some(ev) = self.worker_events.recv() => match ev {
+                        WorkerEvent::Window { participant, report, changed } => {
+                            if let Some(out) = self.outbox.window(participant, &report, changed, unix_ms()) {
+                                self.send(&alert_channel, out).await;
+                            }
+                        }
+                        WorkerEvent::KeyframeWanted { participant } => {
+                            if let Some(w) = watched.get_mut(&participant) {
+                                request_keyframe(w, &routes).await;
+                            }
+                        }
+                    },
+                }
+            }
+        }
+        .await;
+
+        // Leave cleanly whatever happened: stop the analysis, close both connections, end the session.
+        for (id, _) in watched.drain() {
+            self.workers.remove(id);
+        }
+        self.outbox.clear();
+        if let Some((peer, _, _)) = sub.take() {
+            peer.close().await;
+        }
+        pub_peer.close().await;
+        if !janus.is_closed() {
+            janus.destroy().await;
+        }
+        result
+    }
+
+    /// Subscribe to the media of publishers not yet watched.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow(
+        &mut self,
+        janus: &Janus,
+        rtc_cfg: &RtcConfig,
+        peer_tx: &mpsc::UnboundedSender<(Side, PeerEvent)>,
+        routes: &SharedRoutes,
+        watched: &mut HashMap<u64, Watched>,
+        sub: &mut Option<(Peer, u64, mpsc::UnboundedReceiver<Value>)>,
+        my_id: u64,
+        list: Vec<videoroom::Publisher>,
+    ) -> anyhow::Result<()> {
+        let new: Vec<_> = list.into_iter().filter(|p| p.id != my_id && p.has_media && !watched.contains_key(&p.id)).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        for p in &new {
+            let handle = Arc::new(self.workers.add(p.id));
+            self.outbox.add(p.id, p.display.clone());
+            watched.insert(p.id, Watched { handle, last_pli: None });
+            self.report.line(format!("watching participant {} ({})", p.id, p.display.as_deref().unwrap_or("no name")));
+        }
+        // Every stream of the feed: its audio and video are analysed, its data (if any) is read and ignored.
+        let streams: Vec<Value> = new.iter().map(|p| json!({"feed": p.id})).collect();
+        let room = self.cfg.room;
+        match sub {
+            None => {
+                let (sh, events) = janus.attach(videoroom::PLUGIN).await?;
+                let mut body = json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams});
+                if let Some(pin) = &self.cfg.pin {
+                    body["pin"] = json!(pin);
+                }
+                let r = janus.message("subscribe", sh, body, None).await?;
+                let peer = Peer::new(rtc_cfg, side_sender(peer_tx, Side::Subscriber)).await?;
+                self.route_streams(&videoroom::sub_streams(&r["plugindata"]["data"]), routes, watched);
+                let offer = r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP offer to subscribe"))?;
+                learn_ssrcs(routes, offer);
+                peer.apply_offer(offer.to_owned()).await?;
+                // Janus relays nothing to a subscriber whose own data channel carried no traffic: open one.
+                let own = peer.pc.create_data_channel("JanusDataChannel", None).await?;
+                spawn_channel_watch(own, None, Some("deepfake-guard subscriber"));
+                let answer = peer.answer().await?;
+                janus.message("start the subscription", sh, json!({"request": "start", "room": room}), Some(jsep(&answer))).await?;
+                *sub = Some((peer, sh, events));
+            }
+            Some((peer, sh, _)) => {
+                let r = janus.message("subscribe", *sh, json!({"request": "subscribe", "streams": streams}), None).await?;
+                self.route_streams(&videoroom::sub_streams(&r["plugindata"]["data"]), routes, watched);
+                if r["jsep"]["type"] == "offer" {
+                    renegotiate(janus, peer, *sh, room, &r, routes).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, id: u64, routes: &SharedRoutes, watched: &mut HashMap<u64, Watched>) {
+        if watched.remove(&id).is_some() {
+            routes.lock().unwrap().by_mid.retain(|_, h| h.id != id);
+            self.workers.remove(id);
+            let name = self.outbox.display(id).unwrap_or("no name").to_owned();
+            self.outbox.remove(id);
+            self.report.line(format!("participant {id} ({name}) left"));
+        }
+    }
+
+    fn route_streams(&self, streams: &[SubStream], routes: &SharedRoutes, watched: &HashMap<u64, Watched>) {
+        let mut r = routes.lock().unwrap();
+        for s in streams {
+            if s.kind != "audio" && s.kind != "video" {
+                continue;
+            }
+            log::debug!("stream mid {} {} feed {:?} active {}", s.mid, s.kind, s.feed_id, s.active);
+            match s.feed_id.and_then(|f| watched.get(&f)).filter(|_| s.active) {
+                Some(w) => {
+                    r.by_mid.insert(s.mid.clone(), w.handle.clone());
+                }
+                None => {
+                    r.by_mid.remove(&s.mid);
+                }
+            }
+        }
+    }
+
+    async fn send(&self, channel: &Option<Arc<dyn DataChannel>>, out: Outgoing) {
+        self.report.message(&out, self.outbox);
+        if let Some(dc) = channel {
+            if let Err(e) = dc.send_text(&out.wire).await {
+                log::warn!("sending on the alert channel: {e}");
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Publisher,
+    Subscriber,
+}
+
+fn side_sender(tx: &mpsc::UnboundedSender<(Side, PeerEvent)>, side: Side) -> mpsc::UnboundedSender<PeerEvent> {
+    let (t, mut r) = mpsc::unbounded_channel();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = r.recv().await {
+            if tx.send((side, ev)).is_err() {
+                break;
+            }
+        }
+    });
+    t
+}
+
+fn learn_ssrcs(routes: &SharedRoutes, sdp: &str) {
+    let mut r = routes.lock().unwrap();
+    for (mid, ssrcs) in videoroom::sdp_ssrcs_by_mid(sdp) {
+        for s in ssrcs {
+            r.mid_by_ssrc.insert(s, mid.clone());
+        }
+    }
+}
+
+async fn renegotiate(janus: &Janus, peer: &Peer, sh: u64, room: u64, ev: &Value, routes: &SharedRoutes) -> anyhow::Result<()> {
+    let offer = ev["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP in Janus's updated offer"))?;
+    learn_ssrcs(routes, offer);
+    peer.apply_offer(offer.to_owned()).await?;
+    let answer = peer.answer().await?;
+    janus.message("renegotiate the subscription", sh, json!({"request": "start", "room": room}), Some(jsep(&answer))).await?;
+    Ok(())
+}
+
+/// Read a data channel until it closes; `opened` fires on open, `probe` is sent once open.
+fn spawn_channel_watch(dc: Arc<dyn DataChannel>, opened: Option<mpsc::UnboundedSender<()>>, probe: Option<&'static str>) {
+    tokio::spawn(async move {
+        while let Some(ev) = dc.poll().await {
+            match ev {
+                DataChannelEvent::OnOpen => {
+                    if let Some(tx) = &opened {
+                        let _ = tx.send(());
+                    }
+                    if let Some(p) = probe {
+                        let _ = dc.send_text(p).await;
+                    }
+                }
+                DataChannelEvent::OnClose => break,
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn request_keyframe(w: &mut Watched, routes: &SharedRoutes) {
+    if w.last_pli.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+        return;
+    }
+    w.last_pli = Some(Instant::now());
+    let tracks: Vec<(u32, Arc<dyn TrackRemote>)> = {
+        let r = routes.lock().unwrap();
+        r.video
+            .iter()
+            .filter(|(ssrc, _)| {
+                r.mid_by_ssrc.get(ssrc).and_then(|m| r.by_mid.get(m)).is_some_and(|h| h.id == w.handle.id)
+            })
+            .map(|(s, t)| (*s, t.clone()))
+            .collect()
+    };
+    for (ssrc, track) in tracks {
+        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+        if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+            log::debug!("keyframe request: {e}");
+        }
+    }
+}
+
+/// RTP of one incoming track -> frames -> the participant its mid currently belongs to.
+async fn pump(track: Arc<dyn TrackRemote>, routes: SharedRoutes) {
+    // The SSRC comes with the first packet (Janus also announces it in the SDP).
+    let mut first = None;
+    let mut ssrcs = track.ssrcs().await;
+    while ssrcs.is_empty() {
+        match track.poll().await {
+            Some(TrackRemoteEvent::OnRtpPacket(p)) => {
+                ssrcs = vec![p.header.ssrc];
+                first = Some(p);
+            }
+            Some(_) => {}
+            None => return,
+        }
+    }
+    let ssrc = ssrcs[0];
+    let codec = track.codec(ssrc).await.and_then(|c| Codec::from_mime(&c.mime_type));
+    let Some(codec) = codec else {
+        log::warn!("track with SSRC {ssrc}: codec not supported, ignored");
+        return;
+    };
+    {
+        let mut r = routes.lock().unwrap();
+        if codec.is_video() {
+            r.video.insert(ssrc, track.clone());
+        }
+        log::debug!("track {} ssrc {ssrc} -> mid {:?}", codec.name(), r.mid_by_ssrc.get(&ssrc));
+    }
+    match codec {
+        Codec::Vp8 => video_pump(track, first, ssrc, codec, SampleBuilder::new(128, Vp8Packet::default(), 90_000), routes).await,
+        Codec::H264 => video_pump(track, first, ssrc, codec, SampleBuilder::new(128, H264Packet::default(), 90_000), routes).await,
+        Codec::Opus => audio_pump(track, first, ssrc, routes).await,
+    }
+}
+
+fn route_of(routes: &SharedRoutes, ssrc: u32) -> Option<Arc<ParticipantHandle>> {
+    let r = routes.lock().unwrap();
+    r.mid_by_ssrc.get(&ssrc).and_then(|mid| r.by_mid.get(mid)).cloned()
+}
+
+async fn video_pump<T: Depacketizer>(
+    track: Arc<dyn TrackRemote>,
+    mut next: Option<rtc::rtp::Packet>,
+    ssrc: u32,
+    codec: Codec,
+    mut sb: SampleBuilder<T>,
+    routes: SharedRoutes,
+) {
+    let mut current: Option<Arc<ParticipantHandle>> = None;
+    let mut epoch = Instant::now();
+    let mut first_arrival = [(0u32, epoch); 16];
+    let mut next_slot = 0;
+    loop {
+        let p = match next.take() {
+            Some(p) => p,
+            None => match track.poll().await {
+                Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
+                Some(TrackRemoteEvent::OnEnded) | None => break,
+                Some(_) => continue,
+            },
+        };
+        let seq = p.header.sequence_number;
+        let now = Instant::now();
+        // A frame's arrival is that of its first packet (the builder completes a frame only when the next
+        // one starts, a frame interval later).
+        if first_arrival.iter().all(|(ts, _)| *ts != p.header.timestamp) {
+            first_arrival[next_slot] = (p.header.timestamp, now);
+            next_slot = (next_slot + 1) % first_arrival.len();
+        }
+        sb.push(now, p);
+        while let Some(s) = sb.pop(now) {
+            let arrived = first_arrival.iter().find(|(ts, _)| *ts == s.packet_timestamp).map_or(s.timestamp, |a| a.1);
+            let route = route_of(&routes, ssrc);
+            let Some(h) = route else {
+                current = None;
+                continue;
+            };
+            if current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h)) {
+                epoch = h.epoch;
+                current = Some(h.clone());
+            }
+            let arrival_us = arrived.saturating_duration_since(epoch).as_micros() as i64;
+            h.push(Media { codec, data: s.data, rtp_ts: s.packet_timestamp, seq, arrival_us });
+        }
+    }
+}
+
+async fn audio_pump(track: Arc<dyn TrackRemote>, mut next: Option<rtc::rtp::Packet>, ssrc: u32, routes: SharedRoutes) {
+    let mut current: Option<Arc<ParticipantHandle>> = None;
+    let mut epoch = Instant::now();
+    loop {
+        let p = match next.take() {
+            Some(p) => p,
+            None => match track.poll().await {
+                Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
+                Some(TrackRemoteEvent::OnEnded) | None => break,
+                Some(_) => continue,
+            },
+        };
+        let Some(h) = route_of(&routes, ssrc) else {
+            current = None;
+            continue;
+        };
+        if current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h)) {
+            epoch = h.epoch;
+            current = Some(h.clone());
+        }
+        let arrival_us = epoch.elapsed().as_micros() as i64;
+        let data: Bytes = p.payload;
+        h.push(Media { codec: Codec::Opus, data, rtp_ts: p.header.timestamp, seq: p.header.sequence_number, arrival_us });
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
