@@ -6,7 +6,11 @@
 //! ## Data flow (one arrow = one owner hand-off)
 //!
 //! ```text
-//!  input                     media::file (FFmpeg: any file)         [live: sfu/ + media/ in a later issue]
+//!  input (live)              sfu::janus + sfu::videoroom: join a Janus VideoRoom, subscribe to every publisher
+//!    -> RTP per track        media::rtc (webrtc 0.21 peer connections) -> guard::session pumps: frames / packets
+//!    -> participant queue    guard::worker: bounded, drop-oldest, per participant, onto analysis threads
+//!    -> decode               media::live: VP8 / H.264 (libavcodec), Opus -> 16 kHz; one media clock per participant
+//!  input (files)             media::file (FFmpeg: any file)
 //!    -> decoded frames       analysis::frame::{VideoFrame (I420), AudioChunk (16 kHz mono)} + media timestamps
 //!  analysis (sans-IO, one Analyzer per participant, no clocks, no I/O)
 //!    -> face                 analysis::face    BlazeFace every few frames, landmarks track in between
@@ -16,14 +20,16 @@
 //!    -> audio                analysis::audio   log-mel, envelope, onsets on the video frame clock
 //!    -> detectors            plugin-api `Detector`s; built in: analysis::lipsync (offset + confidence)
 //!    -> feature rows         analysis::temporal: one row per frame (face, lips, change cues, audio, embedding)
-//!  per window (3.2 s, every 1.6 s)
+//!  per window (3.2 s, every 1.6 s; live every 0.8 s)
 //!    -> temporal head        Bi-LSTM over the rows on a 40 ms grid + the lip-sync curve -> p(fake), offset
 //!    -> verdict              analysis::verdict: clear / suspicious / alert / no-face / no-audio, hysteresis
 //!    -> window reports       analysis::Output::Window, polled by the caller
-//!  alerts                    alerts::Signer: the guard's Ed25519 key (made on first run), signed wire messages
+//!  alerts                    alerts::Signer (Ed25519 key, made on first run), alerts::Outbox: signed hello /
+//!                            verdict (on each change) / heartbeat -> the guard's data channel (guard::session)
 //!  inference                 inference::{Manifest, Models}: one ONNX Runtime env, models checked at load
-//!  cli                       `scan` prints the reports; `eval` scores a labelled clip list; `features`
-//!                            exports the head's inputs for training (models/training/)
+//!  cli                       `join` runs the live guard (guard::run); `demo` a whole call on this machine;
+//!                            `scan` prints the reports of a file; `eval` scores a labelled clip list;
+//!                            `features` exports the head's inputs for training (models/training/)
 //! ```
 //!
 //! ## The run loop

@@ -1,5 +1,5 @@
 use clap::Parser;
-use deepfake_guard::cli::{Cli, Command, eval, features, join, scan};
+use deepfake_guard::cli::{Cli, Command, demo, eval, features, join, scan};
 
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Join(args) => join::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Key(args) => join::key(&args),
     };
     match result {

@@ -16,7 +16,7 @@ pub struct JoinArgs {
     /// VideoRoom room id.
     #[arg(long)]
     pub room: Option<u64>,
-    /// Config file (TOML; see guard.example.toml). Flags override it.
+    /// Config file (TOML; see deploy/guard.example.toml). Flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Room PIN.

@@ -1,6 +1,7 @@
 //! Command-line front end: argument parsing and the sub-commands. The only place that prints.
 
 pub mod dataset;
+pub mod demo;
 pub mod eval;
 pub mod features;
 pub mod join;
@@ -27,6 +28,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Export the temporal head's inputs for a labelled clip list (training data; see models/training).
     Features(features::FeaturesArgs),
+    /// A whole call on this machine: Janus, this guard, a genuine and a lip-sync-fake publisher (headless
+    /// Chromium) and a viewer's page with the guard's verified badges (screenshots saved).
+    Demo(demo::DemoArgs),
     /// Join a Janus VideoRoom as the guard: analyse every participant, send signed alerts to the call.
     Join(join::JoinArgs),
     /// Print the guard's public signing key (made if the key file does not exist).

@@ -1,5 +1,5 @@
 //! The guard's settings: a TOML file (`--config guard.toml`) and command-line flags over it, checked before
-//! anything starts. See `guard.example.toml` at the top of the repository for every key.
+//! anything starts. See `deploy/guard.example.toml` for every key.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
