@@ -83,13 +83,15 @@ export async function verify(wire, key) {
   return { ok: true, message };
 }
 
-/** A client's view of one guard: its key, and the last sequence number seen (a message whose `seq` is not
- * above the last one since the guard's hello is rejected as a replay). */
+/** A client's view of one guard: its key, the last sequence number and the latest `sent_at` seen. A message
+ * whose `seq` is not above the last one is rejected as a replay, except a hello that is newer than
+ * everything seen so far (the guard restarted and counts from 0 again). */
 export class GuardVerifier {
   constructor(key, publicKeyB64) {
     this.key = key;
     this.publicKey = publicKeyB64;
     this.lastSeq = -1;
+    this.lastSentAt = "";
   }
 
   /** Trust a pinned key. */
@@ -127,16 +129,14 @@ export class GuardVerifier {
   async accept(wire) {
     const r = await verify(wire, this.key);
     if (!r.ok) return r;
-    if (typeof r.message.seq !== "number") return { ok: false, reason: "no-seq" };
-    if (r.message.type === TYPES.hello) {
-      // A hello starts a new sequence (the guard joined or rejoined). Replaying an old hello and old
-      // messages after it is possible: a client that cares also checks `sent_at` against its own clock.
-      this.lastSeq = r.message.seq;
-    } else if (r.message.seq <= this.lastSeq) {
-      return { ok: false, reason: "replayed" };
-    } else {
-      this.lastSeq = r.message.seq;
-    }
+    const m = r.message;
+    if (typeof m.seq !== "number") return { ok: false, reason: "no-seq" };
+    const sentAt = typeof m.sent_at === "string" ? m.sent_at : "";
+    // sent_at is RFC 3339 UTC with milliseconds: its text order is its time order.
+    const restarted = m.type === TYPES.hello && sentAt > this.lastSentAt;
+    if (m.seq <= this.lastSeq && !restarted) return { ok: false, reason: "replayed" };
+    this.lastSeq = m.seq;
+    if (sentAt > this.lastSentAt) this.lastSentAt = sentAt;
     return r;
   }
 }

@@ -64,6 +64,9 @@ test("a pinned verifier follows the sequence and rejects replays", async () => {
   assert.equal((await guard.accept(wire("verdict.json"))).ok, true); // seq 17
   assert.equal((await guard.accept(wire("verdict.json"))).reason, "replayed");
   assert.equal((await guard.accept(wire("heartbeat.json"))).ok, true); // seq 18
+  // An old hello replayed by someone in the call does not restart the sequence (nor let old messages in).
+  assert.equal((await guard.accept(wire("hello.json"))).reason, "replayed");
+  assert.equal((await guard.accept(wire("verdict.json"))).reason, "replayed");
 });
 
 test("trust on a self-signed hello only from the expected bot and key", async () => {
