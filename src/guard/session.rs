@@ -101,22 +101,6 @@ impl<'a> Session<'a> {
         self.report.line(format!("joined room {} as participant {my_id} ({})", cfg.room, cfg.display));
 
         let pub_peer = Peer::new(&rtc_cfg, side_sender(&peer_tx, Side::Publisher)).await?;
-        let channel = pub_peer.pc.create_data_channel("JanusDataChannel", None).await?;
-        let offer = pub_peer.offer().await?;
-        let r = janus
-            .message(
-                "publish the alert channel",
-                ph,
-                json!({"request": "configure", "audio": false, "video": false, "data": true}),
-                Some(jsep(&offer)),
-            )
-            .await?;
-        let answer = r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP answer to the data-only publish"))?;
-        pub_peer.set_answer(answer.to_owned()).await?;
-        let (open_tx, mut channel_open) = mpsc::unbounded_channel::<()>();
-        spawn_channel_watch(channel.clone(), Some(open_tx), None);
-        let mut alert_channel: Option<Arc<dyn DataChannel>> = None;
-
         let routes: SharedRoutes = Default::default();
         let mut watched: HashMap<u64, Watched> = HashMap::new();
         let mut sub: Option<(Peer, u64, mpsc::UnboundedReceiver<Value>)> = None;
@@ -124,7 +108,23 @@ impl<'a> Session<'a> {
         heartbeat.tick().await;
         let mut beats = 0u64;
 
+        // From here on the peer connections exist: whatever happens, they are closed below.
         let result: anyhow::Result<End> = async {
+            let channel = pub_peer.pc.create_data_channel("JanusDataChannel", None).await?;
+            let offer = pub_peer.offer().await?;
+            let r = janus
+                .message(
+                    "publish the alert channel",
+                    ph,
+                    json!({"request": "configure", "audio": false, "video": false, "data": true}),
+                    Some(jsep(&offer)),
+                )
+                .await?;
+            let answer = r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP answer to the data-only publish"))?;
+            pub_peer.set_answer(answer.to_owned()).await?;
+            let (open_tx, mut channel_open) = mpsc::unbounded_channel::<()>();
+            spawn_channel_watch(channel.clone(), Some(open_tx), None);
+            let mut alert_channel: Option<Arc<dyn DataChannel>> = None;
             self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, initial).await?;
             loop {
                 let sub_event = async {
@@ -270,15 +270,25 @@ impl<'a> Session<'a> {
                 }
                 let r = janus.message("subscribe", sh, body, None).await?;
                 let peer = Peer::new(rtc_cfg, side_sender(peer_tx, Side::Subscriber)).await?;
-                self.route_streams(&videoroom::sub_streams(&r["plugindata"]["data"]), routes, watched);
-                let offer = r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP offer to subscribe"))?;
-                learn_ssrcs(routes, offer);
-                peer.apply_offer(offer.to_owned()).await?;
-                // Janus relays nothing to a subscriber whose own data channel carried no traffic: open one.
-                let own = peer.pc.create_data_channel("JanusDataChannel", None).await?;
-                spawn_channel_watch(own, None, Some("deepfake-guard subscriber"));
-                let answer = peer.answer().await?;
-                janus.message("start the subscription", sh, json!({"request": "start", "room": room}), Some(jsep(&answer))).await?;
+                let started: anyhow::Result<()> = async {
+                    self.route_streams(&videoroom::sub_streams(&r["plugindata"]["data"]), routes, watched);
+                    let offer =
+                        r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP offer to subscribe"))?;
+                    learn_ssrcs(routes, offer);
+                    peer.apply_offer(offer.to_owned()).await?;
+                    // Janus relays nothing to a subscriber whose own data channel carried no traffic: open one.
+                    let own = peer.pc.create_data_channel("JanusDataChannel", None).await?;
+                    spawn_channel_watch(own, None, Some("deepfake-guard subscriber"));
+                    let answer = peer.answer().await?;
+                    let start = json!({"request": "start", "room": room});
+                    janus.message("start the subscription", sh, start, Some(jsep(&answer))).await?;
+                    Ok(())
+                }
+                .await;
+                if let Err(e) = started {
+                    peer.close().await;
+                    return Err(e);
+                }
                 *sub = Some((peer, sh, events));
             }
             Some((peer, sh, _)) => {
