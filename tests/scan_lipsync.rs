@@ -88,3 +88,17 @@ fn y4m_with_a_separate_wav() {
     let (_, summary) = scan_json(&[path_str(&y4m), "--audio", path_str(&wav)]);
     assert_offset(&summary, 300.0);
 }
+
+/// Real clients capture audio a little early or late (tens of ms); that is not a lip-sync fake. The detector
+/// treats a steady offset within 60 ms as the client's own; 200 ms stays a fake (tests above and the
+/// detector's held-out test).
+#[test]
+fn natural_capture_offsets_are_genuine() {
+    for (offset, seed) in [(40, 14), (-40, 15)] {
+        let (_, summary) = scan_generated("grace_hopper", offset, seed, "webm");
+        assert_eq!(summary["verdict"], "genuine", "audio {offset:+} ms: {summary}");
+        assert_eq!(summary["alert_windows"], 0, "audio {offset:+} ms: {summary}");
+    }
+    let (_, summary) = scan_generated("grace_hopper", 200, 16, "webm");
+    assert_eq!(summary["verdict"], "fake", "audio 200 ms late: {summary}");
+}

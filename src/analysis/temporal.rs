@@ -155,6 +155,36 @@ mod phase_tests {
     use super::*;
 
     #[test]
+    fn audio_and_sync_shift_undo_a_one_slot_delay() {
+        let dim = AUX + 2;
+        let slots = 5;
+        // Slot s: picture value 100 + s (column 3), audio value s (every audio column).
+        let mut f = vec![0.0f32; slots * dim];
+        for s in 0..slots {
+            f[s * dim + ix::MOUTH_OPEN] = 100.0 + s as f32;
+            for c in ix::AUDIO..ix::LOG_MEL + MEL_BANDS {
+                f[s * dim + c] = s as f32;
+            }
+        }
+        let mut late = f.clone();
+        shift_audio(&mut late, dim, 1);
+        for s in 0..slots {
+            assert_eq!(late[s * dim + ix::MOUTH_OPEN], 100.0 + s as f32, "the picture stays");
+            assert_eq!(late[s * dim + ix::LOG_MEL + 3], (s + 1).min(slots - 1) as f32);
+        }
+        shift_audio(&mut f, dim, -1);
+        assert_eq!(f[ix::ONSET], 0.0);
+        assert_eq!(f[3 * dim + ix::ONSET], 2.0);
+        let mut sync = [0.0f32; SYNC_LEN];
+        sync[SYNC_LAGS / 2 + 1] = 1.0; // peak at +40 ms
+        sync[SYNC_LAGS] = 1.0;
+        shift_sync(&mut sync, 1);
+        assert_eq!(sync[SYNC_LAGS / 2], 1.0, "peak back at lag 0");
+        assert_eq!(sync[SYNC_LAGS], 1.0, "flag untouched");
+        assert_eq!(sync[SYNC_LAGS - 1], 0.0);
+    }
+
+    #[test]
     fn phase_follows_jittered_frames_and_is_zero_on_the_grid() {
         let mut ring = FeatureRing::new(1, 10_000_000);
         let row = [0.0f32];
@@ -181,6 +211,41 @@ mod phase_tests {
         let mut naive = seqs.clone();
         naive.dedup();
         assert!(naive.len() < 80, "the test must show the problem the phase solves");
+    }
+}
+
+/// Move the audio columns (audio flag to the last log-mel band) of a gathered window of `dim`-wide rows by
+/// `k` slots: `k` > 0 takes each slot's audio from `k` slots later (undoes audio that came `k` slots late).
+/// Slots past the edge repeat the edge slot's audio.
+pub fn shift_audio(frames: &mut [f32], dim: usize, k: i32) {
+    let slots = frames.len() / dim;
+    if k == 0 || slots == 0 {
+        return;
+    }
+    let cols = ix::AUDIO..ix::LOG_MEL + MEL_BANDS;
+    let src_of = |s: usize| (s as i64 + k as i64).clamp(0, slots as i64 - 1) as usize;
+    let order: Box<dyn Iterator<Item = usize>> = if k > 0 { Box::new(0..slots) } else { Box::new((0..slots).rev()) };
+    for s in order {
+        let src = src_of(s);
+        if src != s {
+            let (a, b) = (s * dim, src * dim);
+            for c in cols.clone() {
+                frames[a + c] = frames[b + c];
+            }
+        }
+    }
+}
+
+/// Move the correlation curve of a sync vector by `k` lags the same way ([`shift_audio`]): the peak of
+/// audio `k` slots late moves back to lag 0. Lags past the edge become 0.
+pub fn shift_sync(sync: &mut [f32; SYNC_LEN], k: i32) {
+    if k == 0 {
+        return;
+    }
+    let curve: Vec<f32> = sync[..SYNC_LAGS].to_vec();
+    for (j, v) in sync[..SYNC_LAGS].iter_mut().enumerate() {
+        let src = j as i64 + k as i64;
+        *v = if (0..SYNC_LAGS as i64).contains(&src) { curve[src as usize] } else { 0.0 };
     }
 }
 
