@@ -148,6 +148,7 @@ mod tests {
             end_us: 4_800_000,
             frames: 80,
             skipped: 0,
+            held_slots: 0,
             face_ratio: 1.0,
             faces: 1,
             mouth_open: Some(0.02),

@@ -37,8 +37,11 @@ pub struct AnalyzerConfig {
     pub lipsync: LipSyncConfig,
     /// Also emit one [`Output::Frame`] per analysed frame.
     pub frame_reports: bool,
-    /// Verdict thresholds; `None`: the temporal head's own operating point from the manifest.
+    /// Verdict thresholds; `None`: the temporal head's own operating point from the manifest, with
+    /// `raise_windows`.
     pub verdict: Option<VerdictConfig>,
+    /// With `verdict: None`: windows in a row at or above the threshold that raise an alert.
+    pub raise_windows: u32,
     /// Emit every frame's feature row ([`Output::Row`]) and each window's head input (for training).
     pub export_rows: bool,
     /// A steady audio/video offset up to this size (ms, either way) that the lip-sync estimator measures with
@@ -61,6 +64,7 @@ impl Default for AnalyzerConfig {
             lipsync: LipSyncConfig::default(),
             frame_reports: false,
             verdict: None,
+            raise_windows: VerdictConfig::default().raise_windows,
             export_rows: false,
             natural_offset_ms: 60.0,
         }
@@ -75,6 +79,9 @@ pub struct WindowReport {
     /// Frames that arrived in the window but were not analysed ([`Analyzer::skip_video`]). A window with
     /// more than 10 % of them is not scored.
     pub skipped: u32,
+    /// Slots of the head's 40 ms grid with no frame of their own (dropped frames, or a source slower than
+    /// 25 fps). A window with more than 10 % of them is not scored: the head never saw such input.
+    pub held_slots: u32,
     /// Analysed frames in the window.
     pub frames: u32,
     /// Share of those with a tracked face.
@@ -314,6 +321,7 @@ impl Analyzer {
                     alert: h.params.threshold,
                     suspicious: h.params.suspicious,
                     clear: h.params.clear,
+                    raise_windows: cfg.raise_windows,
                     ..VerdictConfig::default()
                 }))
             }),
@@ -636,7 +644,12 @@ impl Analyzer {
         // Without a face the head has nothing to judge, and with frames missing (the caller fell behind and
         // skipped them) its input has holes it was never trained on: in both cases its score does not count.
         let min_face = self.verdict.as_ref().map_or(0.5, |v| v.config().min_face_ratio);
-        let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32;
+        // Grid slots with no frame of their own (held from the slot before, or empty): frames the sender or
+        // the network dropped. The head was trained on unbroken 25 fps video, where these are a face swap's
+        // frozen frames.
+        let held = self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
+        let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
+            && held as f32 <= MAX_SKIPPED_SHARE * self.head_seqs.len() as f32;
         let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
         if let Some(h) = head {
             signals
@@ -654,6 +667,7 @@ impl Analyzer {
             end_us: window.end_us,
             frames,
             skipped,
+            held_slots: held as u32,
             face_ratio,
             faces,
             mouth_open: (face > 0).then(|| mouth / face as f32),

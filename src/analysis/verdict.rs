@@ -158,6 +158,9 @@ impl VerdictMachine {
                 State::NoAudio
             } else if score.is_some_and(|s| s >= self.cfg.suspicious) {
                 State::Suspicious
+            } else if score.is_none() && self.state == Some(State::Suspicious) {
+                // A window the head could not judge changes nothing.
+                State::Suspicious
             } else {
                 State::Clear
             }

@@ -50,6 +50,10 @@ pub struct AnalysisConfig {
     pub threads: usize,
     /// Time between two analysis windows (the window itself is the head's 3.2 s), milliseconds.
     pub hop_ms: u64,
+    /// Windows in a row at or above the operating threshold that raise an alert. Live video jitters in ways
+    /// files do not (capture offsets settling, dropped frames), so the live default asks for 3 (evidence over
+    /// 4.8 s of media with the default hop) where `scan` asks for 2.
+    pub raise_windows: u32,
     /// Encoded media a participant may have queued before the oldest is dropped, in video frames.
     pub queue_frames: usize,
     /// A worker that has more than this many of a participant's video frames waiting decodes the oldest
@@ -80,7 +84,7 @@ impl Default for GuardConfig {
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        AnalysisConfig { models: None, threads: 0, hop_ms: 800, queue_frames: 75, max_backlog_frames: 12 }
+        AnalysisConfig { models: None, threads: 0, hop_ms: 800, raise_windows: 3, queue_frames: 75, max_backlog_frames: 12 }
     }
 }
 
@@ -139,6 +143,9 @@ impl GuardConfig {
         }
         if !(40..=3200).contains(&a.hop_ms) {
             return bad(format!("analysis.hop_ms = {}: must be between 40 and 3200 (the window)", a.hop_ms));
+        }
+        if !(1..=20).contains(&a.raise_windows) {
+            return bad(format!("analysis.raise_windows = {}: must be between 1 and 20", a.raise_windows));
         }
         if !(5..=1000).contains(&a.queue_frames) {
             return bad(format!("analysis.queue_frames = {}: must be between 5 and 1000", a.queue_frames));

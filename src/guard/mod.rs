@@ -103,9 +103,13 @@ impl Report {
     }
 }
 
-/// The analyser settings the live guard uses (the shipped defaults with the config's hop).
+/// The analyser settings the live guard uses: the shipped defaults with the config's hop and alert rule.
 pub fn analyzer_config(cfg: &GuardConfig) -> AnalyzerConfig {
-    AnalyzerConfig { hop_us: cfg.analysis.hop_ms as i64 * 1000, ..AnalyzerConfig::default() }
+    AnalyzerConfig {
+        hop_us: cfg.analysis.hop_ms as i64 * 1000,
+        raise_windows: cfg.analysis.raise_windows,
+        ..AnalyzerConfig::default()
+    }
 }
 
 /// Run the guard until `shutdown` fires (or the room is gone): join, and rejoin after every lost
