@@ -51,6 +51,11 @@ fn demux(path: &std::path::Path) -> (Vec<Unit>, i64) {
         units.push(Unit { video, t_us, data: Bytes::copy_from_slice(p.data().unwrap_or(&[])) });
     }
     units.sort_by_key(|u| u.t_us);
+    // Opus in WebM starts before 0 (its pre-skip): start the clock at the first unit.
+    let t0 = units.first().map_or(0, |u| u.t_us);
+    for u in &mut units {
+        u.t_us -= t0;
+    }
     let len = units.last().map_or(0, |u| u.t_us) + 40_000;
     (units, len)
 }
@@ -82,10 +87,39 @@ fn main() {
     let cfg = GuardConfig::default();
     let threads = cfg.analysis_threads();
     let manifest = Manifest::load(&Manifest::default_path()).expect("models/manifest.json");
-    let mut rows = Vec::new();
-    println!("live guard bench: {} clip looped, {seconds} s per run, {threads} analysis threads", clip.label());
-    println!("participants | CPU per participant (% of one core) | RSS MB (baseline -> end) | per participant MB | analysed / skipped / dropped frames");
-    for n in [1usize, 2, 4] {
+    // Each count runs in a fresh process (this bench, called again with LIVE_BENCH_N), so that memory freed
+    // by one run does not hide the next one's.
+    let only: Option<usize> = std::env::var("LIVE_BENCH_N").ok().and_then(|s| s.parse().ok());
+    if only.is_none() {
+        println!("live guard bench: {} clip looped, {seconds} s per run, {threads} analysis threads", clip.label());
+        println!("participants | CPU per participant (% of one core) | RSS MB (baseline -> end) | per participant MB | analysed / skipped / dropped frames");
+        let mut rows = Vec::new();
+        for n in [1usize, 2, 4] {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .env("LIVE_BENCH_N", n.to_string())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("run the bench for one count");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let row: serde_json::Value = text
+                .lines()
+                .find_map(|l| l.strip_prefix("ROW ").and_then(|j| serde_json::from_str(j).ok()))
+                .unwrap_or_else(|| panic!("the run with {n} participants failed: {text}"));
+            let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{n:12} | {:35.1} | {:8.0} -> {:5.0}     | {:18.1} | {} / {} / {} ({} windows)",
+                f("cpu_per_participant_pct"), f("rss_baseline_mb"), f("rss_end_mb"), f("rss_per_participant_mb"),
+                row["frames_analysed"], row["frames_skipped"], row["frames_dropped"], row["windows"]
+            );
+            rows.push(row);
+        }
+        let out = common::repo().join("target/bench-live.json");
+        let doc = serde_json::json!({"clip": clip.label(), "threads": threads, "seconds": seconds, "runs": rows});
+        std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        println!("written {}", out.display());
+        return;
+    }
+    if let Some(n) = only {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let workers = Workers::start(
             threads,
@@ -124,6 +158,7 @@ fn main() {
                         rtp_ts: (t * rate / 1000) as u32,
                         seq: 0,
                         arrival_us,
+                        after_loss: false,
                     });
                 }
             }
@@ -152,18 +187,13 @@ fn main() {
         while rx.try_recv().is_ok() {}
         let per_cpu = 100.0 * cpu / wall / n as f64;
         let per_mb = (end_rss - base_rss) / n as f64;
-        println!(
-            "{n:12} | {per_cpu:35.1} | {base_rss:8.0} -> {end_rss:5.0}     | {per_mb:18.1} | {analysed} / {skipped} / {dropped} ({windows} windows)"
-        );
-        rows.push(serde_json::json!({
+        let row = serde_json::json!({
             "participants": n, "cpu_per_participant_pct": per_cpu, "rss_baseline_mb": base_rss, "rss_end_mb": end_rss,
             "rss_per_participant_mb": per_mb, "frames_analysed": analysed, "frames_skipped": skipped,
             "frames_dropped": dropped, "windows": windows, "seconds": wall,
-        }));
+        });
+        println!("ROW {row}");
         drop(parts);
         drop(workers);
     }
-    let out = common::repo().join("target/bench-live.json");
-    std::fs::write(&out, serde_json::to_string_pretty(&serde_json::json!({"clip": clip.label(), "runs": rows})).unwrap()).unwrap();
-    println!("written {}", out.display());
 }

@@ -80,7 +80,7 @@ pub struct WindowReport {
     /// more than 10 % of them is not scored.
     pub skipped: u32,
     /// Slots of the head's 40 ms grid with no frame of their own (dropped frames, or a source slower than
-    /// 25 fps). A window with more than 10 % of them is not scored: the head never saw such input.
+    /// 25 fps). A window with more than 5 % of them is not scored: the head never saw such input.
     pub held_slots: u32,
     /// Analysed frames in the window.
     pub frames: u32,
@@ -225,6 +225,10 @@ const NATURAL_OFFSET_MIN_CONFIDENCE: f32 = 0.4;
 
 /// Largest share of a window's frames that may have been skipped for its score to count.
 const MAX_SKIPPED_SHARE: f32 = 0.1;
+
+/// Largest share of a window's grid slots without a frame of their own for its score to count (4 of 80: a
+/// few dropped frames; a stall of 200 ms or more reads as a face swap's frozen frames to the head).
+const MAX_HELD_SHARE: f32 = 0.05;
 
 /// Errors of the analysis core.
 #[derive(Debug, thiserror::Error)]
@@ -649,7 +653,7 @@ impl Analyzer {
         // frozen frames.
         let held = self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
         let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
-            && held as f32 <= MAX_SKIPPED_SHARE * self.head_seqs.len() as f32;
+            && held as f32 <= MAX_HELD_SHARE * self.head_seqs.len() as f32;
         let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
         if let Some(h) = head {
             signals

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::{h264::H264Packet, vp8::Vp8Packet};
 use rtc::rtp::packetizer::Depacketizer;
@@ -23,6 +22,7 @@ use super::worker::{Media, ParticipantHandle, WorkerEvent, Workers};
 use super::{GuardConfig, Report};
 use crate::alerts::outbox::{Outbox, Outgoing};
 use crate::media::live::Codec;
+use crate::media::reassembly::FrameAssembler;
 use crate::media::rtc::{Peer, PeerEvent, RtcConfig, jsep};
 use crate::sfu::janus::{Credentials, Janus};
 use crate::sfu::videoroom::{self, RoomEvent, SubStream};
@@ -453,9 +453,11 @@ async fn pump(track: Arc<dyn TrackRemote>, routes: SharedRoutes) {
         }
         log::debug!("track {} ssrc {ssrc} -> mid {:?}", codec.name(), r.mid_by_ssrc.get(&ssrc));
     }
+    // Up to 4 frames may wait behind an incomplete one, for at most 300 ms (then it is given up).
+    let wait = Duration::from_millis(300);
     match codec {
-        Codec::Vp8 => video_pump(track, first, ssrc, codec, SampleBuilder::new(128, Vp8Packet::default(), 90_000), routes).await,
-        Codec::H264 => video_pump(track, first, ssrc, codec, SampleBuilder::new(128, H264Packet::default(), 90_000), routes).await,
+        Codec::Vp8 => video_pump(track, first, ssrc, codec, FrameAssembler::new(Vp8Packet::default(), 4, wait), routes).await,
+        Codec::H264 => video_pump(track, first, ssrc, codec, FrameAssembler::new(H264Packet::default(), 4, wait), routes).await,
         Codec::Opus => audio_pump(track, first, ssrc, routes).await,
     }
 }
@@ -470,13 +472,11 @@ async fn video_pump<T: Depacketizer>(
     mut next: Option<rtc::rtp::Packet>,
     ssrc: u32,
     codec: Codec,
-    mut sb: SampleBuilder<T>,
+    mut frames: FrameAssembler<T>,
     routes: SharedRoutes,
 ) {
     let mut current: Option<Arc<ParticipantHandle>> = None;
     let mut epoch = Instant::now();
-    let mut first_arrival = [(0u32, epoch); 16];
-    let mut next_slot = 0;
     loop {
         let p = match next.take() {
             Some(p) => p,
@@ -486,28 +486,27 @@ async fn video_pump<T: Depacketizer>(
                 Some(_) => continue,
             },
         };
-        let seq = p.header.sequence_number;
         let now = Instant::now();
-        // A frame's arrival is that of its first packet (the builder completes a frame only when the next
-        // one starts, a frame interval later).
-        if first_arrival.iter().all(|(ts, _)| *ts != p.header.timestamp) {
-            first_arrival[next_slot] = (p.header.timestamp, now);
-            next_slot = (next_slot + 1) % first_arrival.len();
-        }
-        sb.push(now, p);
-        while let Some(s) = sb.pop(now) {
-            let arrived = first_arrival.iter().find(|(ts, _)| *ts == s.packet_timestamp).map_or(s.timestamp, |a| a.1);
-            let route = route_of(&routes, ssrc);
-            let Some(h) = route else {
+        frames.push(now, p.header.sequence_number, p.header.timestamp, p.header.marker, p.payload);
+        while let Some(f) = frames.pop(now) {
+            let Some(h) = route_of(&routes, ssrc) else {
                 current = None;
                 continue;
             };
-            if current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h)) {
+            let fresh = current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h));
+            if fresh {
                 epoch = h.epoch;
                 current = Some(h.clone());
             }
-            let arrival_us = arrived.saturating_duration_since(epoch).as_micros() as i64;
-            h.push(Media { codec, data: s.data, rtp_ts: s.packet_timestamp, seq, arrival_us });
+            let arrival_us = f.arrival.saturating_duration_since(epoch).as_micros() as i64;
+            h.push(Media {
+                codec,
+                data: f.data,
+                rtp_ts: f.rtp_ts,
+                seq: f.seq,
+                arrival_us,
+                after_loss: f.after_loss || fresh,
+            });
         }
     }
 }
@@ -534,7 +533,14 @@ async fn audio_pump(track: Arc<dyn TrackRemote>, mut next: Option<rtc::rtp::Pack
         }
         let arrival_us = epoch.elapsed().as_micros() as i64;
         let data: Bytes = p.payload;
-        h.push(Media { codec: Codec::Opus, data, rtp_ts: p.header.timestamp, seq: p.header.sequence_number, arrival_us });
+        h.push(Media {
+            codec: Codec::Opus,
+            data,
+            rtp_ts: p.header.timestamp,
+            seq: p.header.sequence_number,
+            arrival_us,
+            after_loss: false,
+        });
     }
 }
 

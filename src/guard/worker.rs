@@ -30,6 +30,8 @@ pub struct Media {
     pub seq: u16,
     /// Arrival on the participant's clock, microseconds since it was first seen.
     pub arrival_us: i64,
+    /// Media before this unit was lost: decoding restarts at a keyframe.
+    pub after_loss: bool,
 }
 
 /// What a worker reports to the async side.
@@ -319,7 +321,7 @@ fn process(
             s.video = Some(VideoDecoder::new(m.codec)?);
         }
         let dec = s.video.as_mut().expect("set above");
-        if resync {
+        if resync || m.after_loss {
             dec.resync();
         }
         let pts = s.video_clock.pts(m.rtp_ts, m.arrival_us);

@@ -5,4 +5,5 @@
 
 pub mod file;
 pub mod live;
+pub mod reassembly;
 pub mod rtc;
