@@ -373,5 +373,10 @@ async function scenarioDemo(events) {
   console.log(`  ${result.checks.filter((c) => c.ok).length} ok, ${nfail} failed; result: ${path.join(W, "result.json")}, screenshot: ${path.join(W, "bob.png")}`);
   for (const b of browsers) await b.close().catch(() => {});
   pagesLog.end();
-  process.exit(nfail ? 1 : 0);
+  // The demo shows what the guard says; only a call that did not happen (pages, Janus, the guard) fails it.
+  // The detector's judgement is the test's to assert (mode "test").
+  const judged = (c) => /never got an alert|got an alert/.test(c.name);
+  const fatal = MODE === "demo" ? result.checks.filter((c) => c.ok === false && !judged(c)).length : nfail;
+  if (MODE === "demo" && nfail > fatal) console.log("  (demo: the detector's misses are reported above, not treated as a failure of the demo)");
+  process.exit(fatal ? 1 : 0);
 })();

@@ -46,7 +46,7 @@ pub struct AnalyzerConfig {
     pub export_rows: bool,
     /// A steady audio/video offset up to this size (ms, either way) that the lip-sync estimator measures with
     /// confidence is taken as the client's capture offset: the head judges the window with the audio moved
-    /// back by the nearest 40 ms slot. Larger offsets are left as they are (lip-sync drift). 0 turns it off.
+    /// back by it. Larger offsets are left as they are (lip-sync drift). 0 turns it off.
     pub natural_offset_ms: f32,
 }
 
@@ -222,6 +222,9 @@ struct Tally {
 /// Lip-sync confidence above which a window's small offset is taken as the client's own (see
 /// `AnalyzerConfig::natural_offset_ms`).
 const NATURAL_OFFSET_MIN_CONFIDENCE: f32 = 0.4;
+
+/// Offsets smaller than this are left alone (the head was trained with clips within a few ms of sync).
+const NATURAL_OFFSET_MIN_MS: f32 = 10.0;
 
 /// Largest share of a window's frames that may have been skipped for its score to count.
 const MAX_SKIPPED_SHARE: f32 = 0.1;
@@ -620,18 +623,18 @@ impl Analyzer {
         // A small, steady audio/video offset is how real clients capture (Chromium's audio comes ~25 ms late
         // through Janus), not a manipulation; the head was trained on clips exactly in sync and reads 40 ms as
         // drift. When this window's lip-sync estimate is confident and within the natural range, the head
-        // sees the window with its audio moved back by the nearest whole slot.
+        // sees the window with its audio moved back by that offset (fractions of a slot interpolated).
         let natural_shift = match (self.lipsync.last_curve(), self.lipsync.last()) {
             (Some(_), Some(e))
                 if e.confidence >= NATURAL_OFFSET_MIN_CONFIDENCE
                     && e.offset_ms.abs() <= self.cfg.natural_offset_ms
-                    && e.offset_ms.abs() >= temporal::GRID_US as f32 / 2000.0 =>
+                    && e.offset_ms.abs() >= NATURAL_OFFSET_MIN_MS =>
             {
-                (e.offset_ms / (temporal::GRID_US as f32 / 1000.0)).round().clamp(-1.0, 1.0) as i32
+                e.offset_ms / (temporal::GRID_US as f32 / 1000.0)
             }
-            _ => 0,
+            _ => 0.0,
         };
-        if natural_shift != 0 {
+        if natural_shift != 0.0 {
             let dim = self.head_frames.len() / slots;
             temporal::shift_audio(&mut self.head_frames, dim, natural_shift);
             temporal::shift_sync(&mut sync, natural_shift);
@@ -640,7 +643,7 @@ impl Analyzer {
         let audio_ratio = audio as f32 / frames as f32;
         let head = match models.head.as_mut() {
             Some(h) => Some(h.run(&self.head_frames, &sync)?).map(|mut o: HeadOutput| {
-                o.offset_ms += natural_shift as f32 * (temporal::GRID_US as f32 / 1000.0);
+                o.offset_ms += natural_shift * (temporal::GRID_US as f32 / 1000.0);
                 o
             }),
             None => None,

@@ -167,18 +167,21 @@ mod phase_tests {
             }
         }
         let mut late = f.clone();
-        shift_audio(&mut late, dim, 1);
+        shift_audio(&mut late, dim, 1.0);
         for s in 0..slots {
             assert_eq!(late[s * dim + ix::MOUTH_OPEN], 100.0 + s as f32, "the picture stays");
             assert_eq!(late[s * dim + ix::LOG_MEL + 3], (s + 1).min(slots - 1) as f32);
         }
-        shift_audio(&mut f, dim, -1);
+        let mut half = f.clone();
+        shift_audio(&mut half, dim, 0.5);
+        assert_eq!(half[2 * dim + ix::LEVEL], 2.5, "half a slot: the mean of two slots");
+        shift_audio(&mut f, dim, -1.0);
         assert_eq!(f[ix::ONSET], 0.0);
         assert_eq!(f[3 * dim + ix::ONSET], 2.0);
         let mut sync = [0.0f32; SYNC_LEN];
         sync[SYNC_LAGS / 2 + 1] = 1.0; // peak at +40 ms
         sync[SYNC_LAGS] = 1.0;
-        shift_sync(&mut sync, 1);
+        shift_sync(&mut sync, 1.0);
         assert_eq!(sync[SYNC_LAGS / 2], 1.0, "peak back at lag 0");
         assert_eq!(sync[SYNC_LAGS], 1.0, "flag untouched");
         assert_eq!(sync[SYNC_LAGS - 1], 0.0);
@@ -215,37 +218,38 @@ mod phase_tests {
 }
 
 /// Move the audio columns (audio flag to the last log-mel band) of a gathered window of `dim`-wide rows by
-/// `k` slots: `k` > 0 takes each slot's audio from `k` slots later (undoes audio that came `k` slots late).
-/// Slots past the edge repeat the edge slot's audio.
-pub fn shift_audio(frames: &mut [f32], dim: usize, k: i32) {
+/// `k` slots, fractions interpolated linearly: `k` > 0 takes each slot's audio from `k` slots later (undoes
+/// audio that came `k` slots late). Slots past the edge repeat the edge slot's audio.
+pub fn shift_audio(frames: &mut [f32], dim: usize, k: f32) {
     let slots = frames.len() / dim;
-    if k == 0 || slots == 0 {
+    if k == 0.0 || slots == 0 {
         return;
     }
     let cols = ix::AUDIO..ix::LOG_MEL + MEL_BANDS;
-    let src_of = |s: usize| (s as i64 + k as i64).clamp(0, slots as i64 - 1) as usize;
-    let order: Box<dyn Iterator<Item = usize>> = if k > 0 { Box::new(0..slots) } else { Box::new((0..slots).rev()) };
-    for s in order {
-        let src = src_of(s);
-        if src != s {
-            let (a, b) = (s * dim, src * dim);
-            for c in cols.clone() {
-                frames[a + c] = frames[b + c];
-            }
+    let w = cols.len();
+    let old: Vec<f32> = (0..slots).flat_map(|s| frames[s * dim + cols.start..s * dim + cols.end].to_vec()).collect();
+    let (base, frac) = (k.floor() as i64, k - k.floor());
+    let at = |s: i64| s.clamp(0, slots as i64 - 1) as usize * w;
+    for s in 0..slots {
+        let (a, b) = (at(s as i64 + base), at(s as i64 + base + 1));
+        for c in 0..w {
+            frames[s * dim + cols.start + c] = old[a + c] * (1.0 - frac) + old[b + c] * frac;
         }
     }
 }
 
 /// Move the correlation curve of a sync vector by `k` lags the same way ([`shift_audio`]): the peak of
 /// audio `k` slots late moves back to lag 0. Lags past the edge become 0.
-pub fn shift_sync(sync: &mut [f32; SYNC_LEN], k: i32) {
-    if k == 0 {
+pub fn shift_sync(sync: &mut [f32; SYNC_LEN], k: f32) {
+    if k == 0.0 {
         return;
     }
     let curve: Vec<f32> = sync[..SYNC_LAGS].to_vec();
+    let get = |j: i64| if (0..SYNC_LAGS as i64).contains(&j) { curve[j as usize] } else { 0.0 };
+    let (base, frac) = (k.floor() as i64, k - k.floor());
     for (j, v) in sync[..SYNC_LAGS].iter_mut().enumerate() {
-        let src = j as i64 + k as i64;
-        *v = if (0..SYNC_LAGS as i64).contains(&src) { curve[src as usize] } else { 0.0 };
+        let src = j as i64 + base;
+        *v = get(src) * (1.0 - frac) + get(src + 1) * frac;
     }
 }
 

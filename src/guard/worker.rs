@@ -56,6 +56,8 @@ pub struct ParticipantStats {
     pub skipped_behind: AtomicU64,
     pub decode_errors: AtomicU64,
     pub audio_packets: AtomicU64,
+    /// Oldest audio packets dropped from a full queue.
+    pub audio_dropped: AtomicU64,
     pub windows: AtomicU64,
     /// Times the analysis of this participant panicked and started over.
     pub restarts: AtomicU64,
@@ -92,8 +94,11 @@ impl ParticipantHandle {
             }
         }
         if !video && q.queue.len() >= cap * 4 {
-            // Audio is small and never dropped before video, but stays bounded.
-            q.queue.pop_front();
+            // Audio is small and never dropped before video, but stays bounded: drop its oldest packet.
+            if let Some(i) = q.queue.iter().position(|m| !m.codec.is_video()) {
+                q.queue.remove(i);
+                self.stats.audio_dropped.fetch_add(1, Relaxed);
+            }
         }
         q.video_queued += video as usize;
         q.queue.push_back(m);

@@ -93,6 +93,10 @@ pub struct TrackClock {
 /// How long a transit minimum stays valid before it is re-measured.
 const CLOCK_PERIOD_US: i64 = 15_000_000;
 
+/// The most the transit may rise from one period to the next: 5 ms in 15 s follows a sender clock 330 ppm
+/// slow (real ones are within 100).
+const CLOCK_MAX_RISE_US: i64 = 5_000;
+
 impl TrackClock {
     pub fn new(clock_rate: u32) -> Self {
         TrackClock {
@@ -122,8 +126,10 @@ impl TrackClock {
             Some(o) => {
                 self.period_min = self.period_min.min(transit);
                 if arrival_us - self.period_start >= CLOCK_PERIOD_US {
-                    // A new period: follow the minimum of the one that ended (up or down).
-                    let m = self.period_min;
+                    // A new period: follow the minimum of the one that ended, down at once, up by at most
+                    // CLOCK_MAX_RISE_US (a sender clock running slow; a period when this process got little CPU
+                    // and read every packet late must not move the clock by the backlog).
+                    let m = self.period_min.min(o + CLOCK_MAX_RISE_US);
                     self.period_min = i64::MAX;
                     self.period_start = arrival_us;
                     m
@@ -361,6 +367,25 @@ mod tests {
         let mut c = TrackClock::new(48_000);
         assert_eq!(c.pts(u32::MAX - 959, 0), 0);
         assert_eq!(c.pts(0, 20_000), 20_000);
+    }
+
+    #[test]
+    fn a_starved_period_does_not_move_the_clock() {
+        let mut c = TrackClock::new(48_000);
+        // 20 ms packets; the first period has a 10 ms transit.
+        for i in 0..800i64 {
+            assert_eq!(c.pts((i * 960) as u32, i * 20_000 + 10_000), i * 20_000 + 10_000);
+        }
+        // The next 45 s every packet is read 300 ms late (this process starved): the clock rises by at most
+        // 5 ms per 15 s period, never by the backlog.
+        let mut last = 0;
+        for i in 800..3050i64 {
+            let transit = c.pts((i * 960) as u32, i * 20_000 + 310_000) - i * 20_000;
+            assert!((10_000..=25_000).contains(&transit), "packet {i}: {transit}");
+            assert!(transit >= last);
+            last = transit;
+        }
+        assert!(last > 10_000, "a slow sender clock is still followed");
     }
 
     #[test]
