@@ -54,9 +54,22 @@ async function launch(clip) {
 }
 
 let viewerBrowser = null;
+const prelaunched = {}; // clip -> browser
+// Start every browser before the call: a Chromium starting mid-call takes the 2 cores for a second, which
+// starves the publishers already in the call (their fake microphone then skips audio: a real A/V offset).
+async function prelaunch(clips) {
+  for (const c of clips) prelaunched[c] = prelaunched[c] || (await launch(c));
+  viewerBrowser = viewerBrowser || (await launch(null));
+}
 const pages = {}; // name -> {page, browser, own}
 async function openPage(name, { pub, clip, forge, viewport }) {
-  const browser = pub ? await launch(clip) : (viewerBrowser = viewerBrowser || (await launch(null)));
+  let browser;
+  if (pub) {
+    browser = prelaunched[clip] || (await launch(clip));
+    delete prelaunched[clip];
+  } else {
+    browser = viewerBrowser = viewerBrowser || (await launch(null));
+  }
   const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 860 } });
   const page = await ctx.newPage();
   page.on("console", (m) => pagesLog.write(`${new Date().toISOString()} <${name}> ${m.type()} ${m.text()}\n`));
@@ -278,6 +291,7 @@ async function standin() {
 
 async function scenarioTest(events) {
   const finals = {};
+  await prelaunch(["alice", "mallory", "carol"]);
   await standin();
   await openPage("alice", { pub: true, clip: "alice" });
   await sleep(OPEN_GAP);
@@ -316,6 +330,7 @@ async function scenarioTest(events) {
 }
 
 async function scenarioDemo(events) {
+  await prelaunch(["alice", "mallory"]);
   await standin();
   await openPage("alice", { pub: true, clip: "alice" });
   await sleep(OPEN_GAP);
