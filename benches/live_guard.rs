@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use deepfake_guard::guard::worker::{Media, WorkerConfig, Workers};
-use deepfake_guard::guard::{GuardConfig, analyzer_config};
+use deepfake_guard::guard::worker::{Media, Workers};
+use deepfake_guard::guard::{GuardConfig, worker_config};
 use deepfake_guard::inference::Manifest;
 use deepfake_guard::media::live::Codec;
 use ffmpeg_next as ff;
@@ -121,17 +121,7 @@ fn main() {
     }
     if let Some(n) = only {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let workers = Workers::start(
-            threads,
-            &manifest,
-            WorkerConfig {
-                analyzer: analyzer_config(&cfg),
-                queue_frames: cfg.analysis.queue_frames,
-                max_backlog_frames: cfg.analysis.max_backlog_frames,
-            },
-            tx,
-        )
-        .expect("start the workers");
+        let workers = Workers::start(threads, &manifest, worker_config(&cfg), tx).expect("start the workers");
         std::thread::sleep(Duration::from_millis(300));
         let base_rss = rss_mb();
         let parts: Vec<_> = (0..n as u64).map(|i| workers.add(i + 1)).collect();

@@ -112,6 +112,15 @@ pub fn analyzer_config(cfg: &GuardConfig) -> AnalyzerConfig {
     }
 }
 
+/// The analysis workers' settings from the guard's config.
+pub fn worker_config(cfg: &GuardConfig) -> WorkerConfig {
+    WorkerConfig {
+        analyzer: analyzer_config(cfg),
+        queue_frames: cfg.analysis.queue_frames,
+        max_backlog_frames: cfg.analysis.max_backlog_frames,
+    }
+}
+
 /// Run the guard until `shutdown` fires (or the room is gone): join, and rejoin after every lost
 /// connection with exponential backoff.
 pub async fn run(
@@ -125,16 +134,7 @@ pub async fn run(
     let manifest = Manifest::load(&manifest_path)?;
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let threads = cfg.analysis_threads();
-    let workers = Workers::start(
-        threads,
-        &manifest,
-        WorkerConfig {
-            analyzer: analyzer_config(&cfg),
-            queue_frames: cfg.analysis.queue_frames,
-            max_backlog_frames: cfg.analysis.max_backlog_frames,
-        },
-        ev_tx,
-    )?;
+    let workers = Workers::start(threads, &manifest, worker_config(&cfg), ev_tx)?;
     report.line(format!(
         "models loaded from {} ({threads} analysis thread{}); public key {}",
         manifest_path.display(),

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::{h264::H264Packet, vp8::Vp8Packet};
 use rtc::rtp::packetizer::Depacketizer;
@@ -467,78 +466,77 @@ fn route_of(routes: &SharedRoutes, ssrc: u32) -> Option<Arc<ParticipantHandle>> 
     r.mid_by_ssrc.get(&ssrc).and_then(|mid| r.by_mid.get(mid)).cloned()
 }
 
+/// The next RTP packet of a track (`first` if one was read already); `None` when the track ended.
+async fn next_packet(track: &Arc<dyn TrackRemote>, first: &mut Option<rtc::rtp::Packet>) -> Option<rtc::rtp::Packet> {
+    if let Some(p) = first.take() {
+        return Some(p);
+    }
+    loop {
+        match track.poll().await {
+            Some(TrackRemoteEvent::OnRtpPacket(p)) => return Some(p),
+            Some(TrackRemoteEvent::OnEnded) | None => return None,
+            Some(_) => {}
+        }
+    }
+}
+
+/// Which participant a track's media currently goes to (Janus reuses a mid for the next feed).
+struct Route {
+    ssrc: u32,
+    current: Option<Arc<ParticipantHandle>>,
+}
+
+impl Route {
+    /// The participant, and whether it is new to this track (its decoder must start at a keyframe).
+    fn resolve(&mut self, routes: &SharedRoutes) -> Option<(Arc<ParticipantHandle>, bool)> {
+        let Some(h) = route_of(routes, self.ssrc) else {
+            self.current = None;
+            return None;
+        };
+        let fresh = self.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h));
+        if fresh {
+            self.current = Some(h.clone());
+        }
+        Some((h, fresh))
+    }
+}
+
 async fn video_pump<T: Depacketizer>(
     track: Arc<dyn TrackRemote>,
-    mut next: Option<rtc::rtp::Packet>,
+    mut first: Option<rtc::rtp::Packet>,
     ssrc: u32,
     codec: Codec,
     mut frames: FrameAssembler<T>,
     routes: SharedRoutes,
 ) {
-    let mut current: Option<Arc<ParticipantHandle>> = None;
-    let mut epoch = Instant::now();
-    loop {
-        let p = match next.take() {
-            Some(p) => p,
-            None => match track.poll().await {
-                Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
-                Some(TrackRemoteEvent::OnEnded) | None => break,
-                Some(_) => continue,
-            },
-        };
+    let mut route = Route { ssrc, current: None };
+    while let Some(p) = next_packet(&track, &mut first).await {
         let now = Instant::now();
         frames.push(now, p.header.sequence_number, p.header.timestamp, p.header.marker, p.payload);
         while let Some(f) = frames.pop(now) {
-            let Some(h) = route_of(&routes, ssrc) else {
-                current = None;
-                continue;
-            };
-            let fresh = current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h));
-            if fresh {
-                epoch = h.epoch;
-                current = Some(h.clone());
-            }
-            let arrival_us = f.arrival.saturating_duration_since(epoch).as_micros() as i64;
+            let Some((h, fresh)) = route.resolve(&routes) else { continue };
             h.push(Media {
                 codec,
                 data: f.data,
                 rtp_ts: f.rtp_ts,
                 seq: f.seq,
-                arrival_us,
+                arrival_us: f.arrival.saturating_duration_since(h.epoch).as_micros() as i64,
                 after_loss: f.after_loss || fresh,
             });
         }
     }
 }
 
-async fn audio_pump(track: Arc<dyn TrackRemote>, mut next: Option<rtc::rtp::Packet>, ssrc: u32, routes: SharedRoutes) {
-    let mut current: Option<Arc<ParticipantHandle>> = None;
-    let mut epoch = Instant::now();
-    loop {
-        let p = match next.take() {
-            Some(p) => p,
-            None => match track.poll().await {
-                Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
-                Some(TrackRemoteEvent::OnEnded) | None => break,
-                Some(_) => continue,
-            },
-        };
-        let Some(h) = route_of(&routes, ssrc) else {
-            current = None;
-            continue;
-        };
-        if current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h)) {
-            epoch = h.epoch;
-            current = Some(h.clone());
-        }
-        let arrival_us = epoch.elapsed().as_micros() as i64;
-        let data: Bytes = p.payload;
+async fn audio_pump(track: Arc<dyn TrackRemote>, mut first: Option<rtc::rtp::Packet>, ssrc: u32, routes: SharedRoutes) {
+    let mut route = Route { ssrc, current: None };
+    while let Some(p) = next_packet(&track, &mut first).await {
+        let Some((h, _)) = route.resolve(&routes) else { continue };
         h.push(Media {
             codec: Codec::Opus,
-            data,
+            data: p.payload,
             rtp_ts: p.header.timestamp,
             seq: p.header.sequence_number,
-            arrival_us,
+            arrival_us: h.epoch.elapsed().as_micros() as i64,
             after_loss: false,
         });
     }
