@@ -92,7 +92,9 @@ fn main() {
     let only: Option<usize> = std::env::var("LIVE_BENCH_N").ok().and_then(|s| s.parse().ok());
     if only.is_none() {
         println!("live guard bench: {} clip looped, {seconds} s per run, {threads} analysis threads", clip.label());
-        println!("participants | CPU per participant (% of one core) | RSS MB (baseline -> end) | per participant MB | analysed / skipped / dropped frames");
+        println!(
+            "participants | CPU per participant (% of one core) | RSS MB (baseline -> end) | per participant MB | analysed / skipped / dropped frames"
+        );
         let mut rows = Vec::new();
         for n in [1usize, 2, 4] {
             let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -108,8 +110,14 @@ fn main() {
             let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
             println!(
                 "{n:12} | {:35.1} | {:8.0} -> {:5.0}     | {:18.1} | {} / {} / {} ({} windows)",
-                f("cpu_per_participant_pct"), f("rss_baseline_mb"), f("rss_end_mb"), f("rss_per_participant_mb"),
-                row["frames_analysed"], row["frames_skipped"], row["frames_dropped"], row["windows"]
+                f("cpu_per_participant_pct"),
+                f("rss_baseline_mb"),
+                f("rss_end_mb"),
+                f("rss_per_participant_mb"),
+                row["frames_analysed"],
+                row["frames_skipped"],
+                row["frames_dropped"],
+                row["windows"]
             );
             rows.push(row);
         }
@@ -121,7 +129,9 @@ fn main() {
     }
     if let Some(n) = only {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let workers = Workers::start(threads, &manifest, worker_config(&cfg), tx).expect("start the workers");
+        let workers =
+            Workers::start(threads, &manifest, worker_config(&cfg), deepfake_guard::metrics::Metrics::new(), tx)
+                .expect("start the workers");
         std::thread::sleep(Duration::from_millis(300));
         let base_rss = rss_mb();
         let parts: Vec<_> = (0..n as u64).map(|i| workers.add(i + 1)).collect();

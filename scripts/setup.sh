@@ -12,7 +12,7 @@ say() { echo "setup: $*" >&2; }
 PKGS=(pkg-config clang libclang-dev cmake
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
       ffmpeg espeak-ng sox python3 python3-venv python3-pip python3-torch python3-torchvision
-      nodejs janus janus-demos chromium)
+      nodejs janus janus-demos chromium prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

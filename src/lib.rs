@@ -12,7 +12,7 @@
 //!    -> decode               media::live: VP8 / H.264 (libavcodec), Opus -> 16 kHz; one media clock per participant
 //!  input (files)             media::file (FFmpeg: any file)
 //!    -> decoded frames       analysis::frame::{VideoFrame (I420), AudioChunk (16 kHz mono)} + media timestamps
-//!  analysis (sans-IO, one Analyzer per participant, no clocks, no I/O)
+//!  analysis (sans-IO, one Analyzer per participant, no I/O; wall time only measured, for metrics)
 //!    -> face                 analysis::face    BlazeFace every few frames, landmarks track in between
 //!    -> crop                 analysis::crop    eye-aligned square crops sampled straight from I420
 //!    -> lips                 FaceMesh (468 points) -> mouth opening / width / velocity
@@ -26,6 +26,8 @@
 //!    -> window reports       analysis::Output::Window, polled by the caller
 //!  alerts                    alerts::Signer (Ed25519 key, made on first run), alerts::Outbox: signed hello /
 //!                            verdict (on each change) / heartbeat -> the guard's data channel (guard::session)
+//!  metrics                   metrics::Metrics: counters / histograms from the steps above (the workers' media
+//!                            counters summed at scrape time) -> metrics::http: /metrics, /healthz, /readyz
 //!  inference                 inference::{Manifest, Models}: one ONNX Runtime env, models checked at load
 //!  cli                       `join` runs the live guard (guard::run); `demo` a whole call on this machine;
 //!                            `scan` prints the reports of a file; `eval` scores a labelled clip list;
@@ -62,4 +64,5 @@ pub mod cli;
 pub mod guard;
 pub mod inference;
 pub mod media;
+pub mod metrics;
 pub mod sfu;

@@ -2,7 +2,9 @@
 //! headless Chromium pages running the demo page (web/) on Janus's own janus.js, in a private network
 //! namespace (scripts/e2e/run.sh). "alice" publishes a genuine generated clip, "mallory" a lip-sync fake
 //! (audio 400 ms late) and forges guard messages, "bob" only watches; mallory leaves and "carol" joins.
-//! Everything is asserted from bob's page, through the plugin-api JS module (signatures verified).
+//! Everything is asserted from bob's page, through the plugin-api JS module (signatures verified), and
+//! from a real Prometheus that scrapes the bot every 100 ms through the call (deploy/prometheus's scrape
+//! job and alert rules): the detector's checks pass under that load, and the series say what happened.
 //!
 //! One VP8 room with a Janus restart mid-call, then one H.264 room. Needs root (network namespace) and what
 //! scripts/setup.sh installs (janus, chromium, playwright-core).
@@ -25,6 +27,7 @@ fn run_call(codec: &str, restart: bool) -> (Value, PathBuf, Option<i32>) {
         .env("VCODEC", codec)
         .env("WORK", &work)
         .env("RESTART", if restart { "1" } else { "0" })
+        .env("PROMETHEUS", "1")
         .output()
         .expect("run scripts/e2e/run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -94,8 +97,12 @@ fn check_call(result: &Value, work: &Path, codec: &str, exit: Option<i32>) -> Re
     }
     // Forgeries by a publishing participant: rejected, never shown.
     let mallory_ids = ids_of(result, "mallory");
-    let rejected =
-        result["bob"]["rejected"].as_array().unwrap().iter().filter(|r| mallory_ids.iter().any(|i| r["label"] == *i.as_str())).count();
+    let rejected = result["bob"]["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| mallory_ids.iter().any(|i| r["label"] == *i.as_str()))
+        .count();
     if rejected == 0 {
         return other(format!("{codec}: no forged message from mallory was rejected (did she send any?)"));
     }
@@ -111,11 +118,92 @@ fn check_call(result: &Value, work: &Path, codec: &str, exit: Option<i32>) -> Re
     let latency = &result["summary"]["mallory_alert_after_first_frame_ms"];
     println!("{codec}: mallory's first frame -> signed alert on bob's page: {latency} ms");
     if alice.iter().any(|s| s == "alert") || carol.iter().any(|s| s == "alert") {
-        return Err(Failure::Genuine(format!("{codec}: a genuine participant was in alert: alice {alice:?}, carol {carol:?}")));
+        return Err(Failure::Genuine(format!(
+            "{codec}: a genuine participant was in alert: alice {alice:?}, carol {carol:?}"
+        )));
     }
     if exit != Some(0) {
         return other(format!("{codec}: the harness's own checks failed (exit {exit:?}, see above)"));
     }
+    check_prometheus(work, codec, restart_of(result)).map_err(Failure::Other)
+}
+
+fn restart_of(result: &Value) -> bool {
+    result["events"]["janus_restarted"].as_u64().is_some()
+}
+
+/// What the real Prometheus, scraping the bot every 100 ms through the call with the shipped scrape job and
+/// rules, saw (scripts/e2e/run.sh PROMETHEUS=1 writes its answers to prometheus.json).
+fn check_prometheus(work: &Path, codec: &str, restarted: bool) -> Result<(), String> {
+    let text = std::fs::read_to_string(work.join("prometheus.json"))
+        .map_err(|e| format!("{codec}: no prometheus.json ({e}): Prometheus did not run or could not be queried"))?;
+    let answers: Value = serde_json::from_str(&text).map_err(|e| format!("{codec}: prometheus.json: {e}"))?;
+    let series = |expr: &str| -> Result<Vec<(Value, f64)>, String> {
+        let a = &answers[expr];
+        let list = a.as_array().ok_or_else(|| format!("{codec}: Prometheus could not answer {expr}: {a}"))?;
+        Ok(list.iter().map(|s| (s["metric"].clone(), s["value"].as_f64().unwrap_or(f64::NAN))).collect())
+    };
+    let value = |expr: &str| -> Result<f64, String> {
+        match series(expr)?.as_slice() {
+            [(_, v)] => Ok(*v),
+            other => Err(format!("{codec}: {expr}: one series expected, got {other:?}")),
+        }
+    };
+    let expect = |what: &str, expr: &str, ok: &dyn Fn(f64) -> bool| -> Result<f64, String> {
+        let v = value(expr)?;
+        if ok(v) { Ok(v) } else { Err(format!("{codec}: Prometheus: {what}: {expr} = {v}")) }
+    };
+    let scrapes = expect("scrapes every 100 ms", "count_over_time(up{job=\"deepfake-guard\"}[10m])", &|v| v >= 200.0)?;
+    expect("the target was up at every scrape", "min_over_time(up{job=\"deepfake-guard\"}[10m])", &|v| v == 1.0)?;
+    expect("the bot is up at the end", "up{job=\"deepfake-guard\"}", &|v| v == 1.0)?;
+    expect(
+        "two publishers analysed at most (alice + mallory, then alice + carol)",
+        "max_over_time(deepfake_guard_participants[10m])",
+        &|v| v == 2.0,
+    )?;
+    expect("mallory was in alert", "max_over_time(deepfake_guard_participant_states{state=\"alert\"}[10m])", &|v| {
+        v >= 1.0
+    })?;
+    let logged: f64 = std::fs::read_to_string(work.join("bot-alert-verdicts.txt"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("{codec}: no bot-alert-verdicts.txt"))?;
+    expect("alert verdicts counted as the bot sent them", "deepfake_guard_verdicts_total{state=\"alert\"}", &|v| {
+        v == logged && v >= 1.0
+    })?;
+    expect("alerts raised = alert verdicts", "deepfake_guard_alerts_total", &|v| v == logged)?;
+    expect(
+        "the rule DeepfakeAlertRaised fired",
+        "max_over_time(ALERTS{alertname=\"DeepfakeAlertRaised\",alertstate=\"firing\"}[10m])",
+        &|v| v == 1.0,
+    )?;
+    expect("in the room at the end", "deepfake_guard_sfu_joined", &|v| v == 1.0)?;
+    expect("frames analysed", "deepfake_guard_video_frames_analysed_total", &|v| v > 100.0)?;
+    if restarted {
+        expect("the Janus restart was seen", "deepfake_guard_sfu_reconnects_total", &|v| v >= 1.0)?;
+        expect("out of the room while Janus was down", "min_over_time(deepfake_guard_sfu_joined[10m])", &|v| v == 0.0)?;
+    } else {
+        expect("no reconnects without a restart", "deepfake_guard_sfu_reconnects_total", &|v| v == 0.0)?;
+    }
+    let sent = series("deepfake_guard_datachannel_messages_sent_total")?;
+    for kind in ["hello", "verdict", "heartbeat"] {
+        if !sent.iter().any(|(m, v)| m["type"] == kind && *v >= 1.0) {
+            return Err(format!("{codec}: Prometheus: no {kind} sent on the data channel: {sent:?}"));
+        }
+    }
+    let stages: Vec<String> =
+        series("histogram_quantile(0.5, sum by (le, stage) (deepfake_guard_stage_duration_seconds_bucket))")?
+            .iter()
+            .map(|(m, v)| format!("{} {:.2} ms", m["stage"].as_str().unwrap_or("?"), v * 1000.0))
+            .collect();
+    let verdict_p95 = value("histogram_quantile(0.95, sum by (le) (deepfake_guard_frame_to_verdict_seconds_bucket))")?;
+    let rss = value("max_over_time(process_resident_memory_bytes{job=\"deepfake-guard\"}[10m])")?;
+    println!(
+        "{codec}: Prometheus: {scrapes} scrapes; {logged} alert verdict(s); stage medians: {}; frame -> verdict p95 {:.0} ms; peak RSS {:.0} MB",
+        stages.join(", "),
+        verdict_p95 * 1000.0,
+        rss / 1e6
+    );
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 #                  signed with the PUBLIC RFC 8032 test key (mallory -> alert after 6 s): checks the page, not the detector
 #      RESTART=1 (test: kill Janus ~12 s into mallory's stay, start it again 2 s later)   CLIPS (default .cache/e2e-clips)
 #      timings: BOT_LEAD_S 3, OPEN_GAP_S, MALLORY_S, CAROL_S, RESTART_AFTER_S, RESTART_GAP_S, DEMO_SECONDS 60, SHOT_EVERY_S
+#      PROMETHEUS=1 (test: the real Prometheus scrapes the bot every 100 ms with deploy/prometheus/prometheus.yml and
+#                  rules.yml; at the end $WORK/prometheus.json holds the answers to the queries the e2e test checks)
 #      NO_NETNS=1 (demo on a machine with a real interface: Janus and the page on 0.0.0.0, ICE on ICE_IP;
 #                  people open http://HOST:8000/?room=4321&name=you&key=...; see the note printed at start)
 set -u
@@ -38,6 +40,7 @@ if [[ -z "${IN_NETNS:-}" ]]; then
   export KEY="${KEY:-$WORK/guard.key}"
   export CLIPS="${CLIPS:-$ROOT/.cache/e2e-clips}"
   for c in janus chromium node curl unshare ip; do command -v "$c" > /dev/null || die "$c not found: run 'bash scripts/setup.sh'"; done
+  [[ "${PROMETHEUS:-0}" == 1 ]] && { command -v prometheus > /dev/null || die "prometheus not found: run 'bash scripts/setup.sh'"; }
   [[ -d "$E2E/node_modules/playwright-core" ]] || die "scripts/e2e/node_modules/playwright-core missing: run 'bash scripts/setup.sh' (or 'npm ci' in scripts/e2e)"
   [[ -n "${NO_NETNS:-}" || $(id -u) -eq 0 ]] || die "needs root for 'unshare --net' (or NO_NETNS=1)"
   bash "$E2E/clips.sh" "$CLIPS" > /dev/null || die "could not make the clips (scripts/e2e/clips.sh $CLIPS)"
@@ -127,6 +130,21 @@ else
 fi
 export BOT_RUNNING STANDIN_GUARD="${STANDIN_GUARD:-0}"
 
+PROM_PID=""
+if [[ "${PROMETHEUS:-0}" == 1 && "$BOT_RUNNING" == 1 ]]; then
+  # The shipped scrape job and rules, scraping every 100 ms (rules evaluated every second).
+  mkdir -p "$WORK/prometheus"
+  cp "$ROOT/deploy/prometheus/rules.yml" "$WORK/prometheus/rules.yml"
+  sed -e 's/^\(  scrape_interval:\).*/\1 100ms\n  scrape_timeout: 90ms/' -e 's/^\(  evaluation_interval:\).*/\1 1s/' \
+    "$ROOT/deploy/prometheus/prometheus.yml" > "$WORK/prometheus/prometheus.yml"
+  prometheus --config.file="$WORK/prometheus/prometheus.yml" --storage.tsdb.path="$WORK/prometheus/data" \
+    --web.listen-address=127.0.0.1:9090 > "$WORK/prometheus.log" 2>&1 & PROM_PID=$!; PIDS+=($PROM_PID)
+  ok=""
+  for _ in $(seq 100); do curl -sf -m 1 http://127.0.0.1:9090/-/ready > /dev/null && { ok=1; break; }; sleep 0.1; done
+  [[ -n "$ok" ]] && echo "[$(el)] prometheus ready (scraping the bot every 100 ms; log $WORK/prometheus.log)" \
+    || { tail -n 5 "$WORK/prometheus.log" >&2; die "prometheus did not come up on 127.0.0.1:9090"; }
+fi
+
 if [[ "$MODE" == demo ]]; then
   [[ "$BOT_RUNNING" == 1 ]] && { tail -n +1 -f --pid="$BOT_PID" "$WORK/bot.log" | sed -u 's/^/  bot| /' & PIDS+=($!); }
   if [[ "$IN_NETNS" != 1 ]]; then
@@ -142,6 +160,29 @@ rc=$?
 [[ $rc -eq 124 ]] && echo "run.sh: the driver ran past its time limit" >&2
 if [[ "$BOT_RUNNING" == 1 ]]; then
   kill -0 "$BOT_PID" 2> /dev/null || echo "run.sh: WARNING: the bot exited during the run (see $WORK/bot.log)" >&2
+fi
+if [[ -n "$PROM_PID" ]]; then
+  sleep 0.5   # one more scrape and rule evaluation after the call
+  python3 "$E2E/prom-query.py" http://127.0.0.1:9090 "$WORK/prometheus.json" \
+    'up{job="deepfake-guard"}' \
+    'count_over_time(up{job="deepfake-guard"}[10m])' \
+    'min_over_time(up{job="deepfake-guard"}[10m])' \
+    'max_over_time(deepfake_guard_participants[10m])' \
+    'deepfake_guard_participants' \
+    'max_over_time(deepfake_guard_participant_states{state="alert"}[10m])' \
+    'deepfake_guard_verdicts_total{state="alert"}' \
+    'deepfake_guard_alerts_total' \
+    'deepfake_guard_sfu_joined' \
+    'min_over_time(deepfake_guard_sfu_joined[10m])' \
+    'deepfake_guard_sfu_reconnects_total' \
+    'deepfake_guard_video_frames_analysed_total' \
+    'deepfake_guard_datachannel_messages_sent_total' \
+    'max_over_time(ALERTS{alertname="DeepfakeAlertRaised",alertstate="firing"}[10m])' \
+    'histogram_quantile(0.5, sum by (le, stage) (deepfake_guard_stage_duration_seconds_bucket))' \
+    'histogram_quantile(0.95, sum by (le) (deepfake_guard_frame_to_verdict_seconds_bucket))' \
+    'max_over_time(process_resident_memory_bytes{job="deepfake-guard"}[10m])' \
+    && echo "[$(el)] prometheus answers: $WORK/prometheus.json" || echo "run.sh: WARNING: could not query prometheus" >&2
+  grep -c -- '-> ALERT' "$WORK/bot.log" > "$WORK/bot-alert-verdicts.txt"
 fi
 echo "[$(el)] done (exit $rc): $WORK/result.json, $WORK/bob.png; logs: bot.log janus.*.log pages.log web.log"
 exit $rc

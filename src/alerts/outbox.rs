@@ -67,8 +67,13 @@ impl Outbox {
     }
 
     pub fn hello(&mut self, now_ms: u64) -> Outgoing {
-        let mut h =
-            Hello::new(self.next_seq(), &self.room, self.bot.clone(), self.signer.public_key_b64(), format_sent_at(now_ms));
+        let mut h = Hello::new(
+            self.next_seq(),
+            &self.room,
+            self.bot.clone(),
+            self.signer.public_key_b64(),
+            format_sent_at(now_ms),
+        );
         h.key_id = Some(self.signer.key_id().to_owned());
         self.sign(Message::Hello(h))
     }
@@ -85,6 +90,11 @@ impl Outbox {
     /// Forget every participant (the session ended; ids will be new).
     pub fn clear(&mut self) {
         self.participants.clear();
+    }
+
+    /// Every watched participant's current state (`None`: not judged yet).
+    pub fn states(&self) -> impl Iterator<Item = Option<State>> + '_ {
+        self.participants.values().map(|k| k.state)
     }
 
     pub fn display(&self, id: u64) -> Option<&str> {
@@ -106,7 +116,8 @@ impl Outbox {
         known.since_ms = Some(window.end_ms);
         let mut participant = Participant::new(id.to_string());
         participant.display = known.display.clone();
-        let mut v = Verdict::new(self.next_seq(), &self.room, participant, state, score, window, format_sent_at(now_ms));
+        let mut v =
+            Verdict::new(self.next_seq(), &self.room, participant, state, score, window, format_sent_at(now_ms));
         v.signals = signals(report);
         Some(self.sign(Message::Verdict(v)))
     }

@@ -17,6 +17,6 @@ pub mod temporal;
 pub mod verdict;
 
 pub use participant::{
-    AnalysisError, Analyzer, AnalyzerConfig, FeatureRow, FrameReport, Output, Summary, WindowReport,
+    AnalysisError, Analyzer, AnalyzerConfig, FeatureRow, FrameReport, Output, Stage, StageTimes, Summary, WindowReport,
 };
 pub use verdict::{Verdict, VerdictConfig, VerdictMachine};

@@ -1,8 +1,10 @@
 //! The per-participant analyser: a sans-IO state machine. Feed it decoded frames and audio with their media
-//! timestamps; poll it for window reports. It never reads a clock and never blocks: the same input gives
-//! the same output.
+//! timestamps; poll it for window reports. It never blocks, and the same input gives the same output: the
+//! only clock it reads times its own stages for the operator's metrics ([`StageTimes`]), and no result
+//! depends on that.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use deepfake_guard_plugin_api::messages::State;
 use deepfake_guard_plugin_api::{AudioFeatures, Detector, FaceFeatures, FrameFeatures, Signal, Window};
@@ -241,8 +243,51 @@ pub enum AnalysisError {
     Inference(#[from] InferenceError),
 }
 
+/// A stage of the per-frame (and per-window) work, as the metrics name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Face detection (BlazeFace on the whole frame, every few frames), crop included.
+    Face = 0,
+    /// Landmarks (FaceMesh on the tracked crop) and the lip features.
+    Landmarks = 1,
+    /// The backbone embedding of the aligned face crop.
+    Backbone = 2,
+    /// The temporal head over one window.
+    Temporal = 3,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Face, Stage::Landmarks, Stage::Backbone, Stage::Temporal];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Face => "face",
+            Stage::Landmarks => "landmarks",
+            Stage::Backbone => "backbone",
+            Stage::Temporal => "temporal",
+        }
+    }
+}
+
+/// Wall time the stages took since the last [`Analyzer::take_stage_times`]: runs and total nanoseconds,
+/// indexed by [`Stage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageTimes {
+    pub runs: [u32; 4],
+    pub nanos: [u64; 4],
+}
+
+impl StageTimes {
+    fn record(&mut self, stage: Stage, since: Instant) {
+        let i = stage as usize;
+        self.runs[i] += 1;
+        self.nanos[i] += since.elapsed().as_nanos() as u64;
+    }
+}
+
 /// The sans-IO analyser of one participant.
 pub struct Analyzer {
+    times: StageTimes,
     cfg: AnalyzerConfig,
     decoder: BlazeFaceDecoder,
     det_norm: Normalize,
@@ -290,6 +335,7 @@ impl Analyzer {
     /// An analyser whose crops follow the models' preprocessing.
     pub fn new(cfg: AnalyzerConfig, models: &Models) -> Self {
         Self {
+            times: StageTimes::default(),
             decoder: BlazeFaceDecoder::new(models.detector.pre.size),
             det_norm: Normalize::from_preprocessing(&models.detector.pre),
             lm_norm: Normalize::from_preprocessing(&models.landmarks.pre),
@@ -393,6 +439,7 @@ impl Analyzer {
         let img = &frame.image;
         let need_detect = self.track.is_none() || self.since_detect >= self.cfg.detect_every;
         if need_detect {
+            let t0 = Instant::now();
             self.since_detect = 0;
             self.summary.detections_run += 1;
             let roi = Roi::whole(img.width, img.height);
@@ -410,17 +457,20 @@ impl Analyzer {
             });
             let chosen = nearest.or_else(|| self.detections.iter().max_by(|a, b| a.area().total_cmp(&b.area())));
             self.track = chosen.map(|d| d.roi(1.5));
+            self.times.record(Stage::Face, t0);
         }
         self.since_detect += 1;
         let Some(roi) = self.track else {
             self.forget_face();
             return Ok(false);
         };
+        let t0 = Instant::now();
         sample_roi(img, &roi, &self.lm_norm, &mut self.tensor);
         let n = self.lm_norm.size();
         let (points, flag) = models.landmarks.run(&self.tensor)?;
         let presence = 1.0 / (1.0 + (-flag.clamp(-50.0, 50.0)).exp());
         if presence < self.cfg.min_presence {
+            self.times.record(Stage::Landmarks, t0);
             self.track = None; // lost: detect again on the next frame
             self.forget_face();
             return Ok(false);
@@ -468,9 +518,11 @@ impl Analyzer {
         let fresh = roi_from_landmarks(p, 1.5);
         let next = if roi_close(&roi, &fresh) { roi } else { fresh };
         self.track = Some(next);
+        self.times.record(Stage::Landmarks, t0);
         // Spatial embedding of the aligned face crop.
         out.has_embedding = false;
         if self.backbone_count.is_multiple_of(self.cfg.backbone_every.max(1)) {
+            let t0 = Instant::now();
             let face_roi = Roi { size: next.size / 1.5 * 1.2, ..next };
             sample_roi(img, &face_roi, &self.bb_norm, &mut self.tensor);
             let mut thumb = [0.0f32; 64];
@@ -490,6 +542,7 @@ impl Analyzer {
                 if self.prev_embedding.len() == e.len() { 1.0 - cosine(e, &self.prev_embedding) } else { 0.0 };
             self.prev_embedding.clear();
             self.prev_embedding.extend_from_slice(e);
+            self.times.record(Stage::Backbone, t0);
         }
         self.backbone_count = self.backbone_count.wrapping_add(1);
         Ok(true)
@@ -615,6 +668,7 @@ impl Analyzer {
             signals.push((d.name().to_string(), d.assess(window)));
         }
         // The temporal head over the grid slots that end with the window.
+        let t0 = Instant::now();
         let mut sync = [0.0f32; SYNC_LEN];
         temporal::sync_vector(self.lipsync.last_curve(), &mut sync);
         let slots = models.head.as_ref().map_or(temporal::SLOTS, |h| h.slots);
@@ -648,13 +702,17 @@ impl Analyzer {
             }),
             None => None,
         };
+        if head.is_some() {
+            self.times.record(Stage::Temporal, t0);
+        }
         // Without a face the head has nothing to judge, and with frames missing (the caller fell behind and
         // skipped them) its input has holes it was never trained on: in both cases its score does not count.
         let min_face = self.verdict.as_ref().map_or(0.5, |v| v.config().min_face_ratio);
         // Grid slots with no frame of their own (held from the slot before, or empty): frames the sender or
         // the network dropped. The head was trained on unbroken 25 fps video, where these are a face swap's
         // frozen frames.
-        let held = self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
+        let held =
+            self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
         let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
             && held as f32 <= MAX_HELD_SHARE * self.head_seqs.len() as f32;
         let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
@@ -722,6 +780,11 @@ impl Analyzer {
     }
 
     /// Next output, if any.
+    /// The stages' wall time since the last call (for metrics), and start counting again.
+    pub fn take_stage_times(&mut self) -> StageTimes {
+        std::mem::take(&mut self.times)
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }

@@ -37,6 +37,12 @@ pub struct JoinArgs {
     /// Local IP address for ICE (repeatable); e.g. the address the media server reaches the guard on.
     #[arg(long = "ice-ip", value_name = "IP")]
     pub ice_ip: Vec<std::net::IpAddr>,
+    /// Serve /metrics, /healthz and /readyz on this IP:PORT (default 127.0.0.1:9464).
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "no_metrics")]
+    pub metrics_listen: Option<String>,
+    /// Do not serve metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
     /// Print every signed message sent (one JSON object per line) instead of readable lines.
     #[arg(long)]
     pub json: bool,
@@ -78,6 +84,13 @@ pub fn config(args: &JoinArgs) -> anyhow::Result<GuardConfig> {
     }
     if !args.ice_ip.is_empty() {
         cfg.ice_addrs = args.ice_ip.iter().map(|ip| std::net::SocketAddr::new(*ip, 0).to_string()).collect();
+    }
+    if let Some(v) = &args.metrics_listen {
+        cfg.metrics.enabled = true;
+        cfg.metrics.listen = v.clone();
+    }
+    if args.no_metrics {
+        cfg.metrics.enabled = false;
     }
     cfg.validate()?;
     Ok(cfg)

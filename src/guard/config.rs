@@ -37,6 +37,23 @@ pub struct GuardConfig {
     pub reconnect_min_s: f64,
     pub reconnect_max_s: f64,
     pub analysis: AnalysisConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// The operator's endpoint: Prometheus metrics, health and readiness.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`, `/healthz` and `/readyz`.
+    pub enabled: bool,
+    /// `IP:PORT` to serve them on (loopback by default: expose it deliberately).
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true, listen: "127.0.0.1:9464".into() }
+    }
 }
 
 /// How the guard analyses.
@@ -78,13 +95,21 @@ impl Default for GuardConfig {
             reconnect_min_s: 0.5,
             reconnect_max_s: 15.0,
             analysis: AnalysisConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        AnalysisConfig { models: None, threads: 0, hop_ms: 800, raise_windows: 3, queue_frames: 75, max_backlog_frames: 12 }
+        AnalysisConfig {
+            models: None,
+            threads: 0,
+            hop_ms: 800,
+            raise_windows: 3,
+            queue_frames: 75,
+            max_backlog_frames: 12,
+        }
     }
 }
 
@@ -136,6 +161,12 @@ impl GuardConfig {
             if !(lo..=hi).contains(&v) {
                 return bad(format!("{key} = {v}: must be between {lo} and {hi}"));
             }
+        }
+        if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "metrics.listen = {:?}: must be IP:PORT, e.g. 127.0.0.1:9464 (or metrics.enabled = false)",
+                self.metrics.listen
+            ));
         }
         let a = &self.analysis;
         if a.threads > 64 {
@@ -195,5 +226,10 @@ mod tests {
         c.ice_addrs.clear();
         c.analysis.hop_ms = 5000;
         assert!(c.validate().unwrap_err().to_string().contains("hop_ms"));
+        c.analysis.hop_ms = 800;
+        c.metrics.listen = "localhost".into();
+        assert!(c.validate().unwrap_err().to_string().contains("metrics.listen"));
+        c.metrics.enabled = false;
+        c.validate().unwrap();
     }
 }

@@ -4,9 +4,10 @@
 //! ```text
 //!  session   Janus over WebSocket: join as publisher (data-only alert stream), subscribe (multistream) to
 //!            every other publisher's audio + video, follow joins/leaves, renegotiate
-//!  pump      per incoming track (async): RTP -> SampleBuilder (video) / packets (Opus) -> participant queue
+//!  pump      per incoming track (async): RTP -> frame assembler (video) / packets (Opus) -> participant queue
 //!  worker    analysis threads: decode (media::live) -> Analyzer (sans-IO core) -> window reports
 //!  outbox    state per participant -> signed hello / verdict / heartbeat -> the alert data channel
+//!  metrics   counters and histograms from every step above -> /metrics, /healthz, /readyz (crate::metrics)
 //! ```
 //!
 //! A lost connection or a Janus restart ends the session; [`run`] starts a new one with backoff, and the
@@ -23,12 +24,13 @@ use std::time::{Duration, Instant};
 
 use deepfake_guard_plugin_api::messages::{Message, State};
 
-pub use config::{AnalysisConfig, ConfigError, GuardConfig};
+pub use config::{AnalysisConfig, ConfigError, GuardConfig, MetricsConfig};
 
 use crate::alerts::Signer;
 use crate::alerts::outbox::{Outbox, Outgoing};
 use crate::analysis::AnalyzerConfig;
 use crate::inference::Manifest;
+use crate::metrics::{self, Metrics};
 use worker::{ParticipantStats, WorkerConfig, Workers};
 
 /// How the guard reports what it does on stdout: readable lines, or (`json`) every signed message it sends,
@@ -52,7 +54,9 @@ impl Report {
     pub fn line(&self, text: String) {
         let t = self.started.elapsed().as_secs_f64();
         if self.json {
-            self.out(&serde_json::json!({"type": "log", "t_s": (t * 1000.0).round() / 1000.0, "text": text}).to_string());
+            self.out(
+                &serde_json::json!({"type": "log", "t_s": (t * 1000.0).round() / 1000.0, "text": text}).to_string(),
+            );
         } else {
             self.out(&format!("[{t:8.2}s] {text}"));
         }
@@ -130,11 +134,18 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     cfg.validate()?;
+    let metrics = Metrics::new();
+    if cfg.metrics.enabled {
+        let listener = metrics::http::bind(&cfg.metrics.listen).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(metrics::http::serve(listener, metrics.clone(), shutdown.clone()));
+        report.line(format!("metrics on http://{addr}/metrics (health /healthz, readiness /readyz)"));
+    }
     let manifest_path = cfg.analysis.models.clone().unwrap_or_else(Manifest::default_path);
     let manifest = Manifest::load(&manifest_path)?;
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let threads = cfg.analysis_threads();
-    let workers = Workers::start(threads, &manifest, worker_config(&cfg), ev_tx)?;
+    let workers = Workers::start(threads, &manifest, worker_config(&cfg), metrics.clone(), ev_tx)?;
     report.line(format!(
         "models loaded from {} ({threads} analysis thread{}); public key {}",
         manifest_path.display(),
@@ -148,7 +159,9 @@ pub async fn run(
     let mut backoff = min;
     loop {
         let began = Instant::now();
-        let r = session::Session::new(&cfg, &workers, &mut outbox, &mut ev_rx, &report, started).run(&mut shutdown).await;
+        let r = session::Session::new(&cfg, &workers, &mut outbox, &mut ev_rx, &report, &metrics, started)
+            .run(&mut shutdown)
+            .await;
         // Drop what the analysis said about the old session's participants.
         while ev_rx.try_recv().is_ok() {}
         match r {
@@ -161,6 +174,7 @@ pub async fn run(
                 if began.elapsed() > Duration::from_secs(30) {
                     backoff = min;
                 }
+                metrics.sfu_reconnects.inc();
                 report.line(format!("{e:#}; joining again in {:.1} s", backoff.as_secs_f64()));
             }
         }

@@ -23,8 +23,10 @@ use crate::alerts::outbox::{Outbox, Outgoing};
 use crate::media::live::Codec;
 use crate::media::reassembly::FrameAssembler;
 use crate::media::rtc::{Peer, PeerEvent, RtcConfig, jsep};
+use crate::metrics::{MessageKind, Metrics};
 use crate::sfu::janus::{Credentials, Janus};
 use crate::sfu::videoroom::{self, RoomEvent, SubStream};
+use deepfake_guard_plugin_api::messages::Message;
 
 /// A hello goes out again with every this many heartbeats.
 const HELLO_EVERY_BEATS: u64 = 4;
@@ -60,6 +62,7 @@ pub struct Session<'a> {
     outbox: &'a mut Outbox,
     worker_events: &'a mut mpsc::UnboundedReceiver<WorkerEvent>,
     report: &'a Report,
+    metrics: &'a Metrics,
     started: Instant,
 }
 
@@ -70,9 +73,10 @@ impl<'a> Session<'a> {
         outbox: &'a mut Outbox,
         worker_events: &'a mut mpsc::UnboundedReceiver<WorkerEvent>,
         report: &'a Report,
+        metrics: &'a Metrics,
         started: Instant,
     ) -> Self {
-        Session { cfg, workers, outbox, worker_events, report, started }
+        Session { cfg, workers, outbox, worker_events, report, metrics, started }
     }
 
     /// Join and stay until the connection is lost (Err), the room ends, or `shutdown` fires.
@@ -121,6 +125,7 @@ impl<'a> Session<'a> {
                 .await?;
             let answer = r["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP answer to the data-only publish"))?;
             pub_peer.set_answer(answer.to_owned()).await?;
+            self.metrics.sfu_joined.set(1);
             let (open_tx, mut channel_open) = mpsc::unbounded_channel::<()>();
             spawn_channel_watch(channel.clone(), Some(open_tx), None);
             let mut alert_channel: Option<Arc<dyn DataChannel>> = None;
@@ -210,12 +215,16 @@ impl<'a> Session<'a> {
                                 report.frames, report.held_slots, report.skipped, report.sync.map(|e| e.offset_ms)
                             );
                             if let Some(out) = self.outbox.window(participant, &report, changed, unix_ms()) {
+                                if let Some(state) = report.state {
+                                    self.metrics.verdict(state);
+                                }
+                                self.metrics.set_states(self.outbox.states());
                                 self.send(&alert_channel, out).await;
                             }
                         }
                         WorkerEvent::KeyframeWanted { participant } => {
                             if let Some(w) = watched.get_mut(&participant) {
-                                request_keyframe(w, &routes).await;
+                                request_keyframe(w, &routes, self.metrics).await;
                             }
                         }
                     },
@@ -225,10 +234,12 @@ impl<'a> Session<'a> {
         .await;
 
         // Leave cleanly whatever happened: stop the analysis, close both connections, end the session.
-        for (id, _) in watched.drain() {
-            self.workers.remove(id);
+        self.metrics.sfu_joined.set(0);
+        for (_, w) in watched.drain() {
+            self.workers.remove(&w.handle);
         }
         self.outbox.clear();
+        self.metrics.set_states(self.outbox.states());
         if let Some((peer, _, _)) = sub.take() {
             peer.close().await;
         }
@@ -252,13 +263,15 @@ impl<'a> Session<'a> {
         my_id: u64,
         list: Vec<videoroom::Publisher>,
     ) -> anyhow::Result<()> {
-        let new: Vec<_> = list.into_iter().filter(|p| p.id != my_id && p.has_media && !watched.contains_key(&p.id)).collect();
+        let new: Vec<_> =
+            list.into_iter().filter(|p| p.id != my_id && p.has_media && !watched.contains_key(&p.id)).collect();
         if new.is_empty() {
             return Ok(());
         }
         for p in &new {
             let handle = Arc::new(self.workers.add(p.id));
             self.outbox.add(p.id, p.display.clone());
+            self.metrics.set_states(self.outbox.states());
             watched.insert(p.id, Watched { handle, last_pli: None });
             self.report.line(format!("watching participant {} ({})", p.id, p.display.as_deref().unwrap_or("no name")));
         }
@@ -296,7 +309,8 @@ impl<'a> Session<'a> {
                 *sub = Some((peer, sh, events));
             }
             Some((peer, sh, _)) => {
-                let r = janus.message("subscribe", *sh, json!({"request": "subscribe", "streams": streams}), None).await?;
+                let r =
+                    janus.message("subscribe", *sh, json!({"request": "subscribe", "streams": streams}), None).await?;
                 self.route_streams(&videoroom::sub_streams(&r["plugindata"]["data"]), routes, watched);
                 if r["jsep"]["type"] == "offer" {
                     renegotiate(janus, peer, *sh, room, &r, routes).await?;
@@ -307,11 +321,12 @@ impl<'a> Session<'a> {
     }
 
     fn forget(&mut self, id: u64, routes: &SharedRoutes, watched: &mut HashMap<u64, Watched>) {
-        if watched.remove(&id).is_some() {
+        if let Some(w) = watched.remove(&id) {
             routes.lock().unwrap().by_mid.retain(|_, h| h.id != id);
-            self.workers.remove(id);
+            self.workers.remove(&w.handle);
             let name = self.outbox.display(id).unwrap_or("no name").to_owned();
             self.outbox.remove(id);
+            self.metrics.set_states(self.outbox.states());
             self.report.line(format!("participant {id} ({name}) left"));
         }
     }
@@ -337,8 +352,18 @@ impl<'a> Session<'a> {
     async fn send(&self, channel: &Option<Arc<dyn DataChannel>>, out: Outgoing) {
         self.report.message(&out, self.outbox);
         if let Some(dc) = channel {
-            if let Err(e) = dc.send_text(&out.wire).await {
-                log::warn!("sending on the alert channel: {e}");
+            let kind = match &out.message {
+                Message::Hello(_) => Some(MessageKind::Hello),
+                Message::Verdict(_) => Some(MessageKind::Verdict),
+                Message::Heartbeat(_) => Some(MessageKind::Heartbeat),
+                _ => None,
+            };
+            match dc.send_text(&out.wire).await {
+                Ok(_) => kind.into_iter().for_each(|k| self.metrics.message_sent(k)),
+                Err(e) => {
+                    self.metrics.send_errors.inc();
+                    log::warn!("sending on the alert channel: {e}");
+                }
             }
         }
     }
@@ -372,17 +397,30 @@ fn learn_ssrcs(routes: &SharedRoutes, sdp: &str) {
     }
 }
 
-async fn renegotiate(janus: &Janus, peer: &Peer, sh: u64, room: u64, ev: &Value, routes: &SharedRoutes) -> anyhow::Result<()> {
+async fn renegotiate(
+    janus: &Janus,
+    peer: &Peer,
+    sh: u64,
+    room: u64,
+    ev: &Value,
+    routes: &SharedRoutes,
+) -> anyhow::Result<()> {
     let offer = ev["jsep"]["sdp"].as_str().ok_or_else(|| anyhow::anyhow!("no SDP in Janus's updated offer"))?;
     learn_ssrcs(routes, offer);
     peer.apply_offer(offer.to_owned()).await?;
     let answer = peer.answer().await?;
-    janus.message("renegotiate the subscription", sh, json!({"request": "start", "room": room}), Some(jsep(&answer))).await?;
+    janus
+        .message("renegotiate the subscription", sh, json!({"request": "start", "room": room}), Some(jsep(&answer)))
+        .await?;
     Ok(())
 }
 
 /// Read a data channel until it closes; `opened` fires on open, `probe` is sent once open.
-fn spawn_channel_watch(dc: Arc<dyn DataChannel>, opened: Option<mpsc::UnboundedSender<()>>, probe: Option<&'static str>) {
+fn spawn_channel_watch(
+    dc: Arc<dyn DataChannel>,
+    opened: Option<mpsc::UnboundedSender<()>>,
+    probe: Option<&'static str>,
+) {
     tokio::spawn(async move {
         while let Some(ev) = dc.poll().await {
             match ev {
@@ -401,7 +439,7 @@ fn spawn_channel_watch(dc: Arc<dyn DataChannel>, opened: Option<mpsc::UnboundedS
     });
 }
 
-async fn request_keyframe(w: &mut Watched, routes: &SharedRoutes) {
+async fn request_keyframe(w: &mut Watched, routes: &SharedRoutes, metrics: &Metrics) {
     if w.last_pli.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
         return;
     }
@@ -418,8 +456,9 @@ async fn request_keyframe(w: &mut Watched, routes: &SharedRoutes) {
     };
     for (ssrc, track) in tracks {
         let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
-        if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
-            log::debug!("keyframe request: {e}");
+        match track.write_rtcp(vec![Box::new(pli)]).await {
+            Ok(()) => metrics.keyframe_requests.inc(),
+            Err(e) => log::debug!("keyframe request: {e}"),
         }
     }
 }
@@ -455,8 +494,12 @@ async fn pump(track: Arc<dyn TrackRemote>, routes: SharedRoutes) {
     // Up to 4 frames may wait behind an incomplete one, for at most 300 ms (then it is given up).
     let wait = Duration::from_millis(300);
     match codec {
-        Codec::Vp8 => video_pump(track, first, ssrc, codec, FrameAssembler::new(Vp8Packet::default(), 4, wait), routes).await,
-        Codec::H264 => video_pump(track, first, ssrc, codec, FrameAssembler::new(H264Packet::default(), 4, wait), routes).await,
+        Codec::Vp8 => {
+            video_pump(track, first, ssrc, codec, FrameAssembler::new(Vp8Packet::default(), 4, wait), routes).await
+        }
+        Codec::H264 => {
+            video_pump(track, first, ssrc, codec, FrameAssembler::new(H264Packet::default(), 4, wait), routes).await
+        }
         Codec::Opus => audio_pump(track, first, ssrc, routes).await,
     }
 }

@@ -19,6 +19,7 @@ use crate::analysis::frame::{AUDIO_RATE, AudioChunk, VideoFrame};
 use crate::analysis::{Analyzer, AnalyzerConfig, Output, WindowReport};
 use crate::inference::{Manifest, Models};
 use crate::media::live::{AudioDecoder, Codec, TrackClock, VideoDecoder, VideoOutcome};
+use crate::metrics::Metrics;
 
 /// One encoded media unit from a participant's track.
 #[derive(Debug)]
@@ -55,12 +56,107 @@ pub struct ParticipantStats {
     /// Frames decoded but not analysed because the worker was behind.
     pub skipped_behind: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Video frames discarded while decoding waited for a keyframe.
+    pub keyframe_wait: AtomicU64,
     pub audio_packets: AtomicU64,
     /// Oldest audio packets dropped from a full queue.
     pub audio_dropped: AtomicU64,
     pub windows: AtomicU64,
     /// Times the analysis of this participant panicked and started over.
     pub restarts: AtomicU64,
+}
+
+impl ParticipantStats {
+    pub fn totals(&self) -> MediaTotals {
+        let l = |a: &AtomicU64| a.load(Relaxed);
+        MediaTotals {
+            video_in: l(&self.video_in),
+            frames_decoded: l(&self.frames_decoded),
+            frames_analysed: l(&self.frames_analysed),
+            dropped_queue_full: l(&self.dropped_queue_full),
+            skipped_behind: l(&self.skipped_behind),
+            keyframe_wait: l(&self.keyframe_wait),
+            decode_errors: l(&self.decode_errors),
+            audio_in: l(&self.audio_in),
+            audio_dropped: l(&self.audio_dropped),
+            restarts: l(&self.restarts),
+        }
+    }
+}
+
+/// Media counters summed over participants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MediaTotals {
+    pub video_in: u64,
+    pub frames_decoded: u64,
+    pub frames_analysed: u64,
+    pub dropped_queue_full: u64,
+    pub skipped_behind: u64,
+    pub keyframe_wait: u64,
+    pub decode_errors: u64,
+    pub audio_in: u64,
+    pub audio_dropped: u64,
+    pub restarts: u64,
+}
+
+impl MediaTotals {
+    fn add(&mut self, o: &MediaTotals) {
+        self.zip_with(o, |a, b| a + b);
+    }
+
+    /// Each field the larger of the two.
+    pub fn max_each(mut self, o: &MediaTotals) -> MediaTotals {
+        self.zip_with(o, u64::max);
+        self
+    }
+
+    fn zip_with(&mut self, o: &MediaTotals, f: impl Fn(u64, u64) -> u64) {
+        for (a, b) in [
+            (&mut self.video_in, o.video_in),
+            (&mut self.frames_decoded, o.frames_decoded),
+            (&mut self.frames_analysed, o.frames_analysed),
+            (&mut self.dropped_queue_full, o.dropped_queue_full),
+            (&mut self.skipped_behind, o.skipped_behind),
+            (&mut self.keyframe_wait, o.keyframe_wait),
+            (&mut self.decode_errors, o.decode_errors),
+            (&mut self.audio_in, o.audio_in),
+            (&mut self.audio_dropped, o.audio_dropped),
+            (&mut self.restarts, o.restarts),
+        ] {
+            *a = f(*a, b);
+        }
+    }
+}
+
+/// The counters of every participant the workers were given, the departed ones folded into one total, so
+/// the sums only grow.
+#[derive(Default)]
+pub struct StatsBook {
+    inner: Mutex<(Vec<Arc<ParticipantStats>>, MediaTotals)>,
+}
+
+impl StatsBook {
+    fn add(&self, stats: Arc<ParticipantStats>) {
+        self.inner.lock().unwrap().0.push(stats);
+    }
+
+    fn retire(&self, stats: &Arc<ParticipantStats>) {
+        let mut b = self.inner.lock().unwrap();
+        if let Some(i) = b.0.iter().position(|s| Arc::ptr_eq(s, stats)) {
+            let gone = b.0.swap_remove(i);
+            b.1.add(&gone.totals());
+        }
+    }
+
+    /// Totals over every participant, current and departed.
+    pub fn totals(&self) -> MediaTotals {
+        let b = self.inner.lock().unwrap();
+        let mut t = b.1;
+        for s in &b.0 {
+            t.add(&s.totals());
+        }
+        t
+    }
 }
 
 /// The async side's end of a participant: push media, read counters. Dropping it does not stop the
@@ -119,7 +215,7 @@ struct Queue {
 struct State {
     slots: Vec<Queue>,
     /// Participants waiting to be picked up by the worker thread.
-    added: Vec<(u64, Arc<ParticipantStats>)>,
+    added: Vec<(u64, Arc<ParticipantStats>, std::time::Instant)>,
     next: usize,
     queue_frames: usize,
     stop: bool,
@@ -134,6 +230,7 @@ struct Shared {
 /// The worker pool.
 pub struct Workers {
     workers: Vec<(Arc<Shared>, Option<JoinHandle<()>>)>,
+    book: Arc<StatsBook>,
 }
 
 /// Settings the workers share.
@@ -150,8 +247,12 @@ impl Workers {
         threads: usize,
         manifest: &Manifest,
         cfg: WorkerConfig,
+        metrics: Arc<Metrics>,
         events: UnboundedSender<WorkerEvent>,
     ) -> anyhow::Result<Workers> {
+        let book = Arc::new(StatsBook::default());
+        metrics.attach_media(book.clone());
+        metrics.analysis_threads.set(threads.max(1) as i64);
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let models = Models::load(manifest)?;
@@ -166,34 +267,40 @@ impl Workers {
                 cv: Condvar::new(),
                 participants: AtomicU64::new(0),
             });
-            let (s, c, ev) = (shared.clone(), cfg.clone(), events.clone());
+            let (s, c, m, ev) = (shared.clone(), cfg.clone(), metrics.clone(), events.clone());
             let h = std::thread::Builder::new()
                 .name(format!("analysis-{i}"))
-                .spawn(move || run(s, models, c, ev))?;
+                .spawn(move || run(s, models, c, Outputs { metrics: m, events: ev }))?;
             workers.push((shared, Some(h)));
         }
-        Ok(Workers { workers })
+        Ok(Workers { workers, book })
+    }
+
+    /// Every participant's counters, summed.
+    pub fn book(&self) -> &Arc<StatsBook> {
+        &self.book
     }
 
     /// Start analysing participant `id` on the least loaded worker.
     pub fn add(&self, id: u64) -> ParticipantHandle {
-        let (w, _) = self
-            .workers
-            .iter()
-            .min_by_key(|(w, _)| w.participants.load(Relaxed))
-            .expect("at least one worker");
+        let (w, _) =
+            self.workers.iter().min_by_key(|(w, _)| w.participants.load(Relaxed)).expect("at least one worker");
         w.participants.fetch_add(1, Relaxed);
         let stats = Arc::new(ParticipantStats::default());
+        self.book.add(stats.clone());
+        let epoch = std::time::Instant::now();
         let mut st = w.state.lock().unwrap();
         st.slots.push(Queue { id, queue: VecDeque::new(), video_queued: 0, resync: false, removed: false });
-        st.added.push((id, stats.clone()));
+        st.added.push((id, stats.clone(), epoch));
         drop(st);
         w.cv.notify_one();
-        ParticipantHandle { id, epoch: std::time::Instant::now(), stats, worker: w.clone() }
+        ParticipantHandle { id, epoch, stats, worker: w.clone() }
     }
 
-    /// Stop analysing participant `id` and free what it held.
-    pub fn remove(&self, id: u64) {
+    /// Stop analysing participant `id` (of this `handle`) and free what it held.
+    pub fn remove(&self, handle: &ParticipantHandle) {
+        let id = handle.id;
+        self.book.retire(&handle.stats);
         for (w, _) in &self.workers {
             let mut st = w.state.lock().unwrap();
             if let Some(q) = st.slots.iter_mut().find(|q| q.id == id && !q.removed) {
@@ -226,6 +333,8 @@ impl Drop for Workers {
 struct Slot {
     id: u64,
     stats: Arc<ParticipantStats>,
+    /// Time zero of the participant's arrival times.
+    epoch: std::time::Instant,
     analyzer: Analyzer,
     video: Option<VideoDecoder>,
     audio: Option<AudioDecoder>,
@@ -236,7 +345,13 @@ struct Slot {
     size: (u32, u32),
 }
 
-fn run(shared: Arc<Shared>, mut models: Models, cfg: WorkerConfig, events: UnboundedSender<WorkerEvent>) {
+/// Where a worker's findings go: the metrics, and events for the async side.
+struct Outputs {
+    metrics: Arc<Metrics>,
+    events: UnboundedSender<WorkerEvent>,
+}
+
+fn run(shared: Arc<Shared>, mut models: Models, cfg: WorkerConfig, out: Outputs) {
     let mut slots: Vec<Slot> = Vec::new();
     loop {
         // Take one unit of work (or the news) under the lock; process it outside.
@@ -246,10 +361,11 @@ fn run(shared: Arc<Shared>, mut models: Models, cfg: WorkerConfig, events: Unbou
                 if st.stop {
                     return;
                 }
-                for (id, stats) in st.added.drain(..) {
+                for (id, stats, epoch) in st.added.drain(..) {
                     slots.push(Slot {
                         id,
                         stats,
+                        epoch,
                         analyzer: Analyzer::new(cfg.analyzer.clone(), &models),
                         video: None,
                         audio: None,
@@ -294,7 +410,7 @@ fn run(shared: Arc<Shared>, mut models: Models, cfg: WorkerConfig, events: Unbou
         // A bug in the analysis of one participant must not take the others on this worker down with it:
         // that participant starts over instead.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            process(slot, media, backlog, resync, &cfg, &mut models, &events)
+            process(slot, media, backlog, resync, &cfg, &mut models, &out)
         }));
         match r {
             Ok(Ok(())) => {}
@@ -319,8 +435,10 @@ fn process(
     resync: bool,
     cfg: &WorkerConfig,
     models: &mut Models,
-    events: &UnboundedSender<WorkerEvent>,
+    out: &Outputs,
 ) -> anyhow::Result<()> {
+    let (metrics, events) = (&*out.metrics, &out.events);
+    let arrived = s.epoch + std::time::Duration::from_micros(m.arrival_us.max(0) as u64);
     if m.codec.is_video() {
         if s.video.as_ref().is_none_or(|d| d.codec() != m.codec) {
             s.video = Some(VideoDecoder::new(m.codec)?);
@@ -330,13 +448,16 @@ fn process(
             dec.resync();
         }
         let pts = s.video_clock.pts(m.rtp_ts, m.arrival_us);
+        let t0 = std::time::Instant::now();
         let outcome = dec.decode(&m.data);
+        metrics.decode_time(t0.elapsed());
         if dec.errors > s.decode_errors_seen {
             s.stats.decode_errors.fetch_add(dec.errors - s.decode_errors_seen, Relaxed);
             s.decode_errors_seen = dec.errors;
         }
         match outcome {
             VideoOutcome::NeedKeyframe => {
+                s.stats.keyframe_wait.fetch_add(1, Relaxed);
                 let _ = events.send(WorkerEvent::KeyframeWanted { participant: s.id });
             }
             VideoOutcome::Nothing => {}
@@ -347,7 +468,13 @@ fn process(
                     s.analyzer.skip_video(pts);
                 } else if let Some(image) = dec.picture() {
                     if (image.width, image.height) != s.size {
-                        log::debug!("participant {}: video {}x{} at {} ms", s.id, image.width, image.height, pts / 1000);
+                        log::debug!(
+                            "participant {}: video {}x{} at {} ms",
+                            s.id,
+                            image.width,
+                            image.height,
+                            pts / 1000
+                        );
                         s.size = (image.width, image.height);
                     }
                     s.analyzer.push_video(VideoFrame { pts_us: pts, image }, models)?;
@@ -369,13 +496,51 @@ fn process(
             s.analyzer.push_audio(AudioChunk { pts_us, samples }, models)?;
         }
     }
-    while let Some(out) = s.analyzer.poll_output() {
-        if let Output::Window(report) = out {
+    metrics.stage_times(&s.analyzer.take_stage_times());
+    while let Some(output) = s.analyzer.poll_output() {
+        if let Output::Window(report) = output {
             s.stats.windows.fetch_add(1, Relaxed);
+            metrics.window(report.state);
+            metrics.frame_to_verdict.observe(arrived.elapsed().as_secs_f64());
             let changed = report.state != s.last_state;
             s.last_state = report.state;
             let _ = events.send(WorkerEvent::Window { participant: s.id, report: Box::new(report), changed });
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn count(text: &str, series: &str) -> u64 {
+        let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn exported_media_counters_keep_departed_participants() {
+        let book = Arc::new(StatsBook::default());
+        let metrics = Metrics::new();
+        metrics.attach_media(book.clone());
+        let (a, b) = (Arc::new(ParticipantStats::default()), Arc::new(ParticipantStats::default()));
+        book.add(a.clone());
+        book.add(b.clone());
+        a.video_in.fetch_add(10, Relaxed);
+        b.video_in.fetch_add(5, Relaxed);
+        b.skipped_behind.fetch_add(2, Relaxed);
+        let text = metrics.render();
+        assert_eq!(count(&text, "deepfake_guard_video_frames_received_total "), 15);
+        assert_eq!(count(&text, "deepfake_guard_video_frames_dropped_total{reason=\"behind\"}"), 2);
+        // b leaves; a goes on: the totals only grow.
+        book.retire(&b);
+        a.video_in.fetch_add(1, Relaxed);
+        let text = metrics.render();
+        assert_eq!(count(&text, "deepfake_guard_video_frames_received_total "), 16);
+        assert_eq!(count(&text, "deepfake_guard_video_frames_dropped_total{reason=\"behind\"}"), 2);
+        book.retire(&b); // twice: no double count
+        assert_eq!(book.totals().video_in, 16);
+    }
 }

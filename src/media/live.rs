@@ -139,7 +139,13 @@ impl TrackClock {
             }
         };
         if let Some(o) = self.offset.filter(|o| (o - offset).abs() > 10_000) {
-            log::debug!("clock {} Hz: transit {} -> {} ms at {} ms", self.rate, o / 1000, offset / 1000, arrival_us / 1000);
+            log::debug!(
+                "clock {} Hz: transit {} -> {} ms at {} ms",
+                self.rate,
+                o / 1000,
+                offset / 1000,
+                arrival_us / 1000
+            );
         }
         self.offset = Some(offset);
         let mut pts = media_us + offset;

@@ -11,8 +11,8 @@ use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    SettingEngineBuilder, register_default_interceptors,
+    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
 };
 
 /// Network settings of the bot's peer connections.
@@ -72,9 +72,8 @@ impl Peer {
         let (s_tx, state) = watch::channel(RTCPeerConnectionState::New);
         // mDNS off: next to a media server it is useless, and in a namespace without a multicast route it
         // makes build() fail ("No such device").
-        let se = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            .build();
+        let se =
+            SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
         let ice_servers = cfg
             .ice_servers
             .iter()

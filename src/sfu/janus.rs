@@ -202,7 +202,13 @@ impl Janus {
     }
 
     /// A plugin message on `handle`, with an optional JSEP.
-    pub async fn message(&self, what: &str, handle: u64, body: Value, jsep: Option<Value>) -> Result<Value, JanusError> {
+    pub async fn message(
+        &self,
+        what: &str,
+        handle: u64,
+        body: Value,
+        jsep: Option<Value>,
+    ) -> Result<Value, JanusError> {
         let mut m = json!({"janus": "message", "handle_id": handle, "body": body});
         if let Some(j) = jsep {
             m["jsep"] = j;
