@@ -16,6 +16,9 @@
 // the guard but sent by another participant's feed), and before any key is trusted: no-trusted-key,
 // hello-not-from-guard, ambiguous-guard, bad-hello.
 //   vcodec   force the publisher's video codec (vp8, h264, ...)
+//   media    publish this media file (URL, played in a loop) instead of the camera and microphone. A played file
+//            keeps its audio and video in step under CPU load, as a camera does (the e2e publishers use it;
+//            Chromium's fake camera falls behind its fake microphone for good after every stall)
 //   debug=1  janus.js debug logging
 // For a test driver: window.R (state and logs, see below), window.leave() (leave the room and stop).
 import { GuardVerifier, splitSigned, verify, keyId, TYPES } from "./deepfake-guard.mjs";
@@ -29,6 +32,7 @@ const KEY = q.get("key") ? q.get("key").replace(/ /g, "+") : null; // a raw '+' 
 const GUARD_NAME = q.get("guard") || "Deepfake Guard";
 const FORGE = q.get("forge") === "1";
 const VCODEC = q.get("vcodec") || null;
+const MEDIA = q.get("media") || null;
 const RETRY_MS = 1000; // reconnect period while Janus is away
 const HEARTBEAT_STALE_MS = 10000;
 const CAP = 5000; // bound on every log array
@@ -265,10 +269,75 @@ function attachPublisher(ctx) {
   });
 }
 
-function doPublish(ctx) {
+// The audio and video tracks of a media file, played in a loop the way a camera and a microphone capture: the
+// audio from an AudioContext (no output device in the way), the video from a muted media element slaved to the
+// audio clock (nudged, or moved when far off), so a CPU stall drops frames instead of putting the video behind.
+// (Played by a media element with its sound, the captured audio leaves before the output device's latency and the
+// video after it: ~85 ms apart in headless Chromium.)
+let mediaPlayer = null;
+async function mediaTracks(url) {
+  if (mediaPlayer) return mediaPlayer;
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`media ${url}: HTTP ${r.status}`);
+  const bytes = await r.arrayBuffer();
+  const ac = new AudioContext({ sampleRate: 48000 });
+  const sound = await ac.decodeAudioData(bytes.slice(0));
+  const v = document.createElement("video");
+  v.src = URL.createObjectURL(new Blob([bytes], { type: r.headers.get("content-type") || "video/webm" }));
+  v.muted = true;
+  v.loop = true;
+  v.playsInline = true;
+  v.style.display = "none";
+  document.body.appendChild(v);
+  await v.play();
+  const stream = v.captureStream();
+  for (let i = 0; i < 100 && !stream.getVideoTracks().length; i++) await new Promise((ok) => setTimeout(ok, 50));
+  if (!stream.getVideoTracks().length) throw new Error(`media ${url}: no video track`);
+  const dest = ac.createMediaStreamDestination();
+  const src = ac.createBufferSource();
+  src.buffer = sound;
+  src.loop = true;
+  src.connect(dest);
+  await ac.resume();
+  const t0 = ac.currentTime;
+  src.start(t0);
+  v.currentTime = 0;
+  const period = sound.duration;
+  setInterval(() => {
+    const want = (((ac.currentTime - t0) % period) + period) % period;
+    let d = v.currentTime - want;
+    if (d > period / 2) d -= period;
+    if (d < -period / 2) d += period;
+    if (Math.abs(d) > 0.12 && want < v.duration - 0.2) {
+      v.currentTime = want + 0.02; // a seek takes a moment
+      v.playbackRate = 1;
+    } else {
+      v.playbackRate = Math.max(0.9, Math.min(1.1, 1 - d * 2));
+    }
+  }, 200);
+  mediaPlayer = { audio: dest.stream.getAudioTracks()[0], video: stream.getVideoTracks()[0] };
+  log(`publishing ${url} (${v.videoWidth}x${v.videoHeight}, ${period.toFixed(2)} s, looped on the audio clock)`);
+  return mediaPlayer;
+}
+
+async function doPublish(ctx) {
+  let audio = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+  let video = true;
+  if (MEDIA) {
+    try {
+      const m = await mediaTracks(MEDIA);
+      // janus.js stops the tracks it was given when the publisher goes away: give it clones, keep the originals.
+      audio = m.audio.clone();
+      video = m.video.clone();
+    } catch (e) {
+      err("media: " + (e && e.message ? e.message : e));
+      return;
+    }
+    if (ctx.dead) return;
+  }
   const tracks = [
-    { type: "audio", capture: { echoCancellation: false, noiseSuppression: false, autoGainControl: false }, recv: false },
-    { type: "video", capture: true, recv: false },
+    { type: "audio", capture: audio, recv: false },
+    { type: "video", capture: video, recv: false },
     { type: "data" },
   ];
   ctx.pubH.createOffer({

@@ -38,12 +38,16 @@ const el = () => ((Date.now() - T0) / 1000).toFixed(1).padStart(5) + "s";
 const say = (...a) => console.log(`[e2e ${el()}]`, ...a);
 const pagesLog = fs.createWriteStream(path.join(W, "pages.log"), { flags: "a" });
 
+// Publishers send their clip's .webm played by the page (?media=): audio and video stay in step under load.
+// FAKE_CAPTURE=1: Chromium's fake camera (.y4m) and microphone (.wav) instead, whose video falls behind the audio
+// for good after every CPU stall (on 2 cores: genuine publishers 80-140 ms out of sync when someone joins).
+const FAKE_CAPTURE = env.FAKE_CAPTURE === "1";
 const browsers = [];
 async function launch(clip) {
   const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
     "--use-fake-ui-for-media-stream"];
-  if (clip) {
+  if (clip && FAKE_CAPTURE) {
     args.push("--use-fake-device-for-media-stream",
       `--use-file-for-fake-video-capture=${path.join(CLIPS, clip + ".y4m")}`,
       `--use-file-for-fake-audio-capture=${path.join(CLIPS, clip + ".wav")}`);
@@ -56,7 +60,7 @@ async function launch(clip) {
 let viewerBrowser = null;
 const prelaunched = {}; // clip -> browser
 // Start every browser before the call: a Chromium starting mid-call takes the 2 cores for a second, which
-// starves the publishers already in the call (their fake microphone then skips audio: a real A/V offset).
+// starves the publishers already in the call (with FAKE_CAPTURE their video then falls behind their audio).
 async function prelaunch(clips) {
   for (const c of clips) prelaunched[c] = prelaunched[c] || (await launch(c));
   viewerBrowser = viewerBrowser || (await launch(null));
@@ -77,6 +81,7 @@ async function openPage(name, { pub, clip, forge, viewport }) {
   const qs = new URLSearchParams({ room: ROOM, name, pub: pub ? "1" : "0", vcodec: VCODEC });
   if (KEY) qs.set("key", KEY);
   if (forge) qs.set("forge", "1");
+  if (pub && clip && !FAKE_CAPTURE) qs.set("media", `clips/${clip}.webm`);
   if (env.GUARD_NAME) qs.set("guard", env.GUARD_NAME);
   const url = `${BASE}?${qs}`;
   await page.goto(url, { timeout: 15000 });

@@ -18,6 +18,7 @@
 #      timings: BOT_LEAD_S 3, OPEN_GAP_S, MALLORY_S, CAROL_S, RESTART_AFTER_S, RESTART_GAP_S, DEMO_SECONDS 60, SHOT_EVERY_S
 #      PROMETHEUS=1 (test: the real Prometheus scrapes the bot every 100 ms with deploy/prometheus/prometheus.yml and
 #                  rules.yml; at the end $WORK/prometheus.json holds the answers to the queries the e2e test checks)
+#      FAKE_CAPTURE=1 (publishers use Chromium's fake camera + microphone on the .y4m + .wav instead of playing the .webm)
 #      NO_NETNS=1 (demo on a machine with a real interface: Janus and the page on 0.0.0.0, ICE on ICE_IP;
 #                  people open http://HOST:8000/?room=4321&name=you&key=...; see the note printed at start)
 set -u
@@ -106,6 +107,7 @@ rm -rf "$WORK/web" && mkdir -p "$WORK/web"
 for f in "$ROOT"/web/*; do ln -s "$f" "$WORK/web/"; done
 ln -s "$ROOT/plugin-api/js/deepfake-guard.mjs" "$WORK/web/deepfake-guard.mjs"
 ln -s /usr/share/javascript "$WORK/web/javascript"
+ln -s "$CLIPS" "$WORK/web/clips"
 [[ "${STANDIN_GUARD:-0}" == 1 ]] && ln -s "$E2E/standin" "$WORK/web/standin"
 python3 "$E2E/serve.py" "$WORK/web" "$BIND" 8000 > "$WORK/web.log" 2>&1 & PIDS+=($!)
 ok=""

@@ -44,6 +44,10 @@ pub struct AnalyzerConfig {
     pub verdict: Option<VerdictConfig>,
     /// With `verdict: None`: windows in a row at or above the threshold that raise an alert.
     pub raise_windows: u32,
+    /// With `verdict: None`: windows in a row at or above 0.95 that raise an alert sooner (0: off).
+    pub strong_windows: u32,
+    /// With `verdict: None`: windows in a row below the clearing threshold that end an alert or `suspicious`.
+    pub clear_windows: u32,
     /// Emit every frame's feature row ([`Output::Row`]) and each window's head input (for training).
     pub export_rows: bool,
     /// A steady audio/video offset up to this size (ms, either way) that the lip-sync estimator measures with
@@ -67,6 +71,8 @@ impl Default for AnalyzerConfig {
             frame_reports: false,
             verdict: None,
             raise_windows: VerdictConfig::default().raise_windows,
+            strong_windows: 0,
+            clear_windows: VerdictConfig::default().clear_windows,
             export_rows: false,
             natural_offset_ms: 60.0,
         }
@@ -375,6 +381,9 @@ impl Analyzer {
                     suspicious: h.params.suspicious,
                     clear: h.params.clear,
                     raise_windows: cfg.raise_windows,
+                    strong: VerdictConfig::default().strong.max(h.params.threshold),
+                    strong_windows: cfg.strong_windows,
+                    clear_windows: cfg.clear_windows,
                     ..VerdictConfig::default()
                 }))
             }),
@@ -720,7 +729,7 @@ impl Analyzer {
             signals
                 .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
         }
-        let state = self.verdict.as_mut().map(|v| v.update(face_ratio, audio_ratio, score));
+        let state = self.verdict.as_mut().and_then(|v| v.update(face_ratio, audio_ratio, score));
         if let Some(s) = score {
             self.summary.scored_windows += 1;
             self.summary.score_sum += s as f64;

@@ -3,12 +3,15 @@
 //! ```text
 //!   no face in the window            -> no-face
 //!   score >= alert for `raise` windows in a row            -> alert
+//!   score >= strong for `strong_windows` windows in a row   -> alert (overwhelming evidence raises sooner)
 //!   alert stays until score < clear for `lower` windows in a row
-//!   otherwise score >= suspicious    -> suspicious, else clear
+//!   otherwise score >= suspicious    -> suspicious; back to clear after `clear_windows` windows in a row below `clear`
 //!   no audio and not alert           -> no-audio (lip sync cannot be judged)
+//!   a window the head could not judge (no score) -> the state stays as it was (none before the first judged window)
 //! ```
 //!
-//! One bad window neither raises nor clears an alert: both need consecutive windows.
+//! One bad window neither raises nor clears an alert: both need consecutive windows. The guard never says
+//! `clear` about a participant it has not judged.
 
 use deepfake_guard_plugin_api::messages::State;
 
@@ -23,8 +26,12 @@ pub struct VerdictConfig {
     pub clear: f32,
     /// Consecutive windows at or above `alert` that raise an alert.
     pub raise_windows: u32,
-    /// Consecutive windows below `clear` that end an alert.
+    /// Consecutive windows below `clear` that end an alert (or a `suspicious` state).
     pub clear_windows: u32,
+    /// Window score at or above which a window is overwhelming evidence.
+    pub strong: f32,
+    /// Consecutive windows at or above `strong` that raise an alert before `raise_windows` (0: off).
+    pub strong_windows: u32,
     /// Minimum share of a window's frames with a face / with audio.
     pub min_face_ratio: f32,
     pub min_audio_ratio: f32,
@@ -38,6 +45,8 @@ impl Default for VerdictConfig {
             clear: 0.3,
             raise_windows: 2,
             clear_windows: 2,
+            strong: 0.95,
+            strong_windows: 0,
             min_face_ratio: 0.5,
             min_audio_ratio: 0.5,
         }
@@ -48,11 +57,14 @@ impl VerdictConfig {
     /// Checks the thresholds are ordered and in [0, 1].
     pub fn validate(&self) -> Result<(), String> {
         let in01 = |x: f32| (0.0..=1.0).contains(&x);
-        if !(in01(self.alert) && in01(self.suspicious) && in01(self.clear)) {
+        if !(in01(self.alert) && in01(self.suspicious) && in01(self.clear) && in01(self.strong)) {
             return Err(format!("thresholds must lie in [0, 1]: {self:?}"));
         }
         if self.suspicious > self.alert || self.clear > self.alert {
             return Err(format!("`suspicious` and `clear` must not exceed `alert`: {self:?}"));
+        }
+        if self.strong_windows > 0 && self.strong < self.alert {
+            return Err(format!("`strong` must not be below `alert`: {self:?}"));
         }
         if self.raise_windows == 0 || self.clear_windows == 0 {
             return Err("raise_windows and clear_windows must be at least 1".into());
@@ -109,13 +121,14 @@ pub struct VerdictMachine {
     cfg: VerdictConfig,
     alerting: bool,
     above: u32,
+    strong: u32,
     below: u32,
     state: Option<State>,
 }
 
 impl VerdictMachine {
     pub fn new(cfg: VerdictConfig) -> Self {
-        Self { cfg, alerting: false, above: 0, below: 0, state: None }
+        Self { cfg, alerting: false, above: 0, strong: 0, below: 0, state: None }
     }
 
     pub fn config(&self) -> &VerdictConfig {
@@ -127,11 +140,12 @@ impl VerdictMachine {
         self.state
     }
 
-    /// Feed one window; returns the new state.
-    pub fn update(&mut self, face_ratio: f32, audio_ratio: f32, score: Option<f32>) -> State {
+    /// Feed one window; returns the new state (`None` while no window could be judged yet).
+    pub fn update(&mut self, face_ratio: f32, audio_ratio: f32, score: Option<f32>) -> Option<State> {
         let state = if face_ratio < self.cfg.min_face_ratio {
             // No face, no judgement: the evidence counters start again when the face is back.
             self.above = 0;
+            self.strong = 0;
             self.below = 0;
             State::NoFace
         } else {
@@ -146,7 +160,9 @@ impl VerdictMachine {
                     self.above = 0;
                     self.below = 0;
                 }
-                if !self.alerting && self.above >= self.cfg.raise_windows {
+                self.strong = if s >= self.cfg.strong { self.strong + 1 } else { 0 };
+                let strong = self.cfg.strong_windows > 0 && self.strong >= self.cfg.strong_windows;
+                if !self.alerting && (self.above >= self.cfg.raise_windows || strong) {
                     self.alerting = true;
                 } else if self.alerting && self.below >= self.cfg.clear_windows {
                     self.alerting = false;
@@ -156,17 +172,16 @@ impl VerdictMachine {
                 State::Alert
             } else if audio_ratio < self.cfg.min_audio_ratio {
                 State::NoAudio
-            } else if score.is_some_and(|s| s >= self.cfg.suspicious) {
-                State::Suspicious
-            } else if score.is_none() && self.state == Some(State::Suspicious) {
-                // A window the head could not judge changes nothing.
-                State::Suspicious
+            } else if let Some(s) = score {
+                let held = self.state == Some(State::Suspicious) && self.below < self.cfg.clear_windows;
+                if s >= self.cfg.suspicious || held { State::Suspicious } else { State::Clear }
             } else {
-                State::Clear
+                // A window the head could not judge changes nothing.
+                return self.state;
             }
         };
         self.state = Some(state);
-        state
+        self.state
     }
 
     pub fn reset(&mut self) {
@@ -179,32 +194,71 @@ mod tests {
     use super::*;
 
     fn run(m: &mut VerdictMachine, scores: &[f32]) -> Vec<State> {
-        scores.iter().map(|s| m.update(1.0, 1.0, Some(*s))).collect()
+        scores.iter().map(|s| m.update(1.0, 1.0, Some(*s)).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_window_that_could_not_be_judged_changes_nothing() {
+        let mut m = VerdictMachine::new(VerdictConfig::default());
+        assert_eq!(m.update(1.0, 1.0, None), None, "never `clear` before a judged window");
+        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, None), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, Some(0.1)), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, Some(0.1)), Some(State::Clear));
+        assert_eq!(m.update(1.0, 1.0, None), Some(State::Clear));
+        // an unjudged window breaks no run: the alert still needs two judged windows in a row
+        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, None), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Alert));
     }
 
     #[test]
     fn one_bad_window_neither_raises_nor_clears_an_alert() {
         let mut m = VerdictMachine::new(VerdictConfig::default());
         use State::*;
-        assert_eq!(run(&mut m, &[0.1, 0.9, 0.1]), vec![Clear, Suspicious, Clear]);
+        assert_eq!(run(&mut m, &[0.1, 0.9, 0.1, 0.1]), vec![Clear, Suspicious, Suspicious, Clear]);
         assert_eq!(run(&mut m, &[0.9, 0.9]), vec![Suspicious, Alert]);
         // one good window inside an alert does not clear it; two do
         assert_eq!(run(&mut m, &[0.1, 0.9, 0.1, 0.1]), vec![Alert, Alert, Alert, Clear]);
         // a window between `clear` and `alert` breaks both runs
         assert_eq!(run(&mut m, &[0.9, 0.4, 0.9]), vec![Suspicious, Suspicious, Suspicious]);
+        // suspicious does not flicker: one good window between doubtful ones keeps it
+        assert_eq!(
+            run(&mut m, &[0.1, 0.4, 0.1, 0.35, 0.1, 0.1]),
+            vec![Suspicious; 5].into_iter().chain([Clear]).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn overwhelming_evidence_raises_sooner_but_never_on_one_window() {
+        let cfg = VerdictConfig { raise_windows: 4, strong: 0.95, strong_windows: 2, ..VerdictConfig::default() };
+        let mut m = VerdictMachine::new(cfg.clone());
+        use State::*;
+        assert_eq!(run(&mut m, &[0.99, 0.99]), vec![Suspicious, Alert]);
+        let mut m = VerdictMachine::new(cfg.clone());
+        assert_eq!(
+            run(&mut m, &[0.99, 0.9, 0.99, 0.9]),
+            vec![Suspicious, Suspicious, Suspicious, Alert],
+            "4 above `alert`"
+        );
+        let mut m = VerdictMachine::new(cfg);
+        assert_eq!(run(&mut m, &[0.99, 0.1, 0.99, 0.1]), vec![Suspicious; 4], "strong windows must be in a row");
+        let off = VerdictConfig { raise_windows: 3, strong_windows: 0, ..VerdictConfig::default() };
+        let mut m = VerdictMachine::new(off);
+        assert_eq!(run(&mut m, &[1.0, 1.0, 1.0]), vec![Suspicious, Suspicious, Alert]);
     }
 
     #[test]
     fn no_face_and_no_audio() {
         let mut m = VerdictMachine::new(VerdictConfig::default());
-        assert_eq!(m.update(0.1, 1.0, Some(0.9)), State::NoFace);
-        assert_eq!(m.update(1.0, 0.0, None), State::NoAudio);
+        assert_eq!(m.update(0.1, 1.0, Some(0.9)), Some(State::NoFace));
+        assert_eq!(m.update(1.0, 0.0, None), Some(State::NoAudio));
         // a visual alert still shows without audio
         m.update(1.0, 0.0, Some(0.9));
-        assert_eq!(m.update(1.0, 0.0, Some(0.9)), State::Alert);
+        assert_eq!(m.update(1.0, 0.0, Some(0.9)), Some(State::Alert));
         // a face that disappears resets the evidence, but not an alert already raised
-        assert_eq!(m.update(0.0, 1.0, Some(0.9)), State::NoFace);
-        assert_eq!(m.update(1.0, 1.0, Some(0.9)), State::Alert);
+        assert_eq!(m.update(0.0, 1.0, Some(0.9)), Some(State::NoFace));
+        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Alert));
     }
 
     #[test]

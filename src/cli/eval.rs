@@ -39,6 +39,10 @@ pub struct EvalArgs {
     /// Clips analysed at once (each thread loads its own models).
     #[arg(long, default_value_t = default_jobs())]
     pub jobs: usize,
+    /// Judge as the live guard does with its default config (`join`: a window every 0.4 s, its alert rule)
+    /// instead of as `scan` does (a window every 1.6 s).
+    #[arg(long)]
+    pub live: bool,
 }
 
 /// What one clip gave.
@@ -79,7 +83,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let analysed = analyse_file(
             &clip.path,
             None,
-            AnalyzerConfig::default(),
+            if args.live {
+                crate::guard::analyzer_config(&crate::guard::GuardConfig::default())
+            } else {
+                AnalyzerConfig::default()
+            },
             models,
             |o| {
                 if let Output::Window(w) = o {

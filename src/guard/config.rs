@@ -68,9 +68,15 @@ pub struct AnalysisConfig {
     /// Time between two analysis windows (the window itself is the head's 3.2 s), milliseconds.
     pub hop_ms: u64,
     /// Windows in a row at or above the operating threshold that raise an alert. Live video jitters in ways
-    /// files do not (capture offsets settling, dropped frames), so the live default asks for 3 (evidence over
-    /// 4.8 s of media with the default hop) where `scan` asks for 2.
+    /// files do not (capture offsets settling, dropped frames), so the live default asks for 9 (evidence over
+    /// 4.8 s of media with the default hop) where `scan` asks for 2 (4.8 s at its 1.6 s hop).
     pub raise_windows: u32,
+    /// Windows in a row scored 0.95 or more that raise an alert sooner (2: two judgements over 3.4 s of
+    /// media with the default hop); 0 turns it off.
+    pub strong_windows: u32,
+    /// Windows in a row below the clearing threshold that end an alert or a `suspicious` state (5: 4.0 s of
+    /// media with the default hop).
+    pub clear_windows: u32,
     /// Encoded media a participant may have queued before the oldest is dropped, in video frames.
     pub queue_frames: usize,
     /// A worker that has more than this many of a participant's video frames waiting decodes the oldest
@@ -105,8 +111,10 @@ impl Default for AnalysisConfig {
         AnalysisConfig {
             models: None,
             threads: 0,
-            hop_ms: 800,
-            raise_windows: 3,
+            hop_ms: 200,
+            raise_windows: 9,
+            strong_windows: 2,
+            clear_windows: 5,
             queue_frames: 75,
             max_backlog_frames: 12,
         }
@@ -178,6 +186,15 @@ impl GuardConfig {
         if !(1..=20).contains(&a.raise_windows) {
             return bad(format!("analysis.raise_windows = {}: must be between 1 and 20", a.raise_windows));
         }
+        if !(1..=50).contains(&a.clear_windows) {
+            return bad(format!("analysis.clear_windows = {}: must be between 1 and 50", a.clear_windows));
+        }
+        if a.strong_windows == 1 || a.strong_windows > 20 {
+            return bad(format!(
+                "analysis.strong_windows = {}: 0 (off) or between 2 and 20 (one window never raises an alert)",
+                a.strong_windows
+            ));
+        }
         if !(5..=1000).contains(&a.queue_frames) {
             return bad(format!("analysis.queue_frames = {}: must be between 5 and 1000", a.queue_frames));
         }
@@ -210,7 +227,7 @@ mod tests {
     fn defaults_are_valid_and_files_override_them() {
         GuardConfig::default().validate().unwrap();
         let c: GuardConfig = toml::from_str("room = 4321\n[analysis]\nthreads = 2\n").unwrap();
-        assert_eq!((c.room, c.analysis.threads, c.analysis.hop_ms), (4321, 2, 800));
+        assert_eq!((c.room, c.analysis.threads, c.analysis.hop_ms), (4321, 2, 200));
         c.validate().unwrap();
     }
 

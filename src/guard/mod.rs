@@ -112,6 +112,8 @@ pub fn analyzer_config(cfg: &GuardConfig) -> AnalyzerConfig {
     AnalyzerConfig {
         hop_us: cfg.analysis.hop_ms as i64 * 1000,
         raise_windows: cfg.analysis.raise_windows,
+        strong_windows: cfg.analysis.strong_windows,
+        clear_windows: cfg.analysis.clear_windows,
         ..AnalyzerConfig::default()
     }
 }

@@ -27,7 +27,7 @@ use crate::analysis::{Stage, StageTimes};
 use crate::guard::worker::{MediaTotals, StatsBook};
 
 /// Label values of `state`: the five verdict states in [`state_index`] order, then `pending` (watched, not
-/// judged yet) for the participant gauge and `none` (no verdict machine) for windows.
+/// judged yet) for the participant gauge and `none` (a window that set no state: nothing judged yet) for windows.
 const STATES: [&str; 5] = ["clear", "suspicious", "alert", "no-face", "no-audio"];
 /// Label values of `stage`: decoding, then the analysis stages in [`Stage`] order.
 const STAGES: [&str; 5] = ["decode", "face", "landmarks", "backbone", "temporal"];
@@ -117,7 +117,10 @@ impl Metrics {
         let states = std::array::from_fn(|i| states_vec.with_label_values(&[*STATES.get(i).unwrap_or(&"pending")]));
 
         let windows_vec = IntCounterVec::new(
-            Opts::new("deepfake_guard_windows_total", "Analysis windows judged, by the state they left."),
+            Opts::new(
+                "deepfake_guard_windows_total",
+                "Analysis windows, by the state they left the participant in (none: not judged yet).",
+            ),
             &["state"],
         )
         .expect("valid metric");
@@ -206,7 +209,7 @@ impl Metrics {
         *self.media.book.lock().unwrap() = Some(book);
     }
 
-    /// Count one analysis window that left `state` (`None`: no verdict machine).
+    /// Count one analysis window that left `state` (`None`: no state yet; the participant was never judged).
     #[inline]
     pub fn window(&self, state: Option<State>) {
         if let Some(i) = state.map_or(Some(5), state_index) {
