@@ -1,6 +1,6 @@
 // Drives the e2e scenario with headless Debian Chromium (playwright-core, /usr/bin/chromium) against the demo page.
 // Started by run.sh inside the network namespace, after Janus, the web server and the bot:
-//   node driver.js test|demo
+//   node driver.js test|demo|room
 // Env (set by run.sh): WORK, BASE (http://127.0.0.1:8000/), ROOM, VCODEC, GUARD_PUB (base64 key, may be empty),
 //   GUARD_NAME (the guard's display name for trust on first use; the page's default is "Deepfake Guard"),
 //   CLIPS (folder with alice/mallory/carol .y4m+.wav), E2E (this folder), BOT_RUNNING (1 when a bot was started)
@@ -29,6 +29,8 @@ const CAROL_MS = num("CAROL_S", 15) * 1000;
 const RESTART_AFTER = num("RESTART_AFTER_S", 12) * 1000;
 const RESTART_GAP = num("RESTART_GAP_S", 2) * 1000;
 const DEMO_MS = num("DEMO_SECONDS", 60) * 1000;
+const ROOM_PUBLISHERS = Math.max(1, Math.round(num("ROOM_PUBLISHERS", 2)));
+const ROOM_MS = num("ROOM_SECONDS", 40) * 1000;
 const SHOT_EVERY = num("SHOT_EVERY_S", 5) * 1000;
 const FIRST_FRAME_WAIT = num("FIRST_FRAME_WAIT_S", 20) * 1000;
 const T0 = Date.now();
@@ -58,7 +60,7 @@ async function launch(clip) {
 }
 
 let viewerBrowser = null;
-const prelaunched = {}; // clip -> browser
+const prelaunched = {}; // clip (or page name) -> browser
 // Start every browser before the call: a Chromium starting mid-call takes the 2 cores for a second, which
 // starves the publishers already in the call (with FAKE_CAPTURE their video then falls behind their audio).
 async function prelaunch(clips) {
@@ -209,6 +211,13 @@ function summarize(result) {
 function checks(result) {
   const out = [];
   const check = (name, ok, detail = "") => out.push({ name, ok: ok === null ? null : !!ok, detail });
+  if (MODE === "room") {
+    for (const [n, p] of Object.entries(result.pages)) {
+      check(`${n} published`, p && p.publishCount > 0 && p.firstFrameAt, p ? `publishCount ${p.publishCount}` : "no page");
+      check(`${n} page had no errors`, p && p.errors && p.errors.length === 0, p && p.errors && p.errors.slice(0, 3).join(" | "));
+    }
+    return out;
+  }
   const bob = result.bob;
   const feeds = bob.feeds || {};
   const idsOf = (name) => Object.keys(feeds).filter((id) => feeds[id] === name);
@@ -334,6 +343,31 @@ async function scenarioTest(events) {
   return finals;
 }
 
+// room (benchmark): ROOM_PUBLISHERS genuine publishers (p1..pN, playing alice's and carol's clips in turn), no
+// viewer, for ROOM_SECONDS from the last one's first frame; run.sh samples the bot's CPU and memory meanwhile.
+async function scenarioRoom(events) {
+  const names = Array.from({ length: ROOM_PUBLISHERS }, (_, i) => `p${i + 1}`);
+  const clipOf = (i) => (i % 2 === 0 ? "alice" : "carol");
+  for (const [i, n] of names.entries()) prelaunched[n] = await launch(clipOf(i));
+  fs.writeFileSync(path.join(W, "room-opening"), String(Date.now()));
+  for (const [i, n] of names.entries()) {
+    const browser = prelaunched[n];
+    delete prelaunched[n];
+    prelaunched[clipOf(i)] = browser;
+    await openPage(n, { pub: true, clip: clipOf(i) });
+    events[`${n}_first_frame`] = await waitFirstFrame(n);
+  }
+  events.all_publishing = Date.now();
+  fs.writeFileSync(path.join(W, "room-started"), String(events.all_publishing));
+  say(`${names.length} publisher(s) in the room; measuring for ${ROOM_MS / 1000} s`);
+  await sleep(ROOM_MS);
+  events.room_ended = Date.now();
+  fs.writeFileSync(path.join(W, "room-ended"), String(events.room_ended));
+  const finals = {};
+  for (const n of names) finals[n] = await R(n);
+  return finals;
+}
+
 async function scenarioDemo(events) {
   await prelaunch(["alice", "mallory"]);
   await standin();
@@ -366,7 +400,7 @@ async function scenarioDemo(events) {
   let finals = {};
   let failed = null;
   try {
-    finals = MODE === "demo" ? await scenarioDemo(events) : await scenarioTest(events);
+    finals = MODE === "demo" ? await scenarioDemo(events) : MODE === "room" ? await scenarioRoom(events) : await scenarioTest(events);
   } catch (e) {
     failed = e;
     say(`scenario failed: ${e && e.stack ? e.stack : e}`);
@@ -396,7 +430,7 @@ async function scenarioDemo(events) {
   // The demo shows what the guard says; only a call that did not happen (pages, Janus, the guard) fails it.
   // The detector's judgement is the test's to assert (mode "test").
   const judged = (c) => /never got an alert|got an alert/.test(c.name);
-  const fatal = MODE === "demo" ? result.checks.filter((c) => c.ok === false && !judged(c)).length : nfail;
+  const fatal = MODE === "test" ? nfail : result.checks.filter((c) => c.ok === false && !judged(c)).length;
   if (MODE === "demo" && nfail > fatal) console.log("  (demo: the detector's misses are reported above, not treated as a failure of the demo)");
   process.exit(fatal ? 1 : 0);
 })();

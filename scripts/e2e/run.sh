@@ -7,6 +7,9 @@
 #                                    writes $WORK/result.json, $WORK/bob.png, $WORK/bob-mallory.png; exit 1 on a failed check
 #   bash scripts/e2e/run.sh demo     alice + mallory publish, bob views, for DEMO_SECONDS; tails the bot's log,
 #                                    saves $WORK/bob.png every few seconds
+#   bash scripts/e2e/run.sh room     benchmark: ROOM_PUBLISHERS genuine publishers for ROOM_SECONDS; the bot's CPU
+#                                    time and memory sampled every 0.5 s into $WORK/bot-usage.csv, its /metrics at
+#                                    the end in $WORK/metrics.txt (scripts/bench_room.sh runs it with 1, 2, 4)
 #
 # Env: BOT (default target/release/deepfake-guard; a missing bot is tolerated: the pages run without a guard)
 #      VCODEC=vp8|h264 (room 4321 / 4322)   WORK (default out/e2e/<mode>-<time>)   KEY (default $WORK/guard.key)
@@ -23,7 +26,7 @@
 #                  people open http://HOST:8000/?room=4321&name=you&key=...; see the note printed at start)
 set -u
 MODE="${1:-test}"
-case "$MODE" in test|demo) ;; *) echo "usage: run.sh test|demo" >&2; exit 2 ;; esac
+case "$MODE" in test|demo|room) ;; *) echo "usage: run.sh test|demo|room" >&2; exit 2 ;; esac
 E2E="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$E2E/../.." && pwd)"
 die() { echo "run.sh: $*" >&2; exit 2; }
@@ -132,6 +135,17 @@ else
 fi
 export BOT_RUNNING STANDIN_GUARD="${STANDIN_GUARD:-0}"
 
+if [[ "$MODE" == room && "$BOT_RUNNING" == 1 ]]; then
+  # t_ms, CPU ticks (user + system), RSS kB, peak RSS kB of the bot, every 0.5 s
+  ( hz=$(getconf CLK_TCK); echo "t_ms,cpu_ticks,rss_kb,hwm_kb,hz=$hz" > "$WORK/bot-usage.csv"
+    while kill -0 "$BOT_PID" 2> /dev/null; do
+      read -r -a st < "/proc/$BOT_PID/stat" 2> /dev/null || break
+      rss=$(awk '/^VmRSS/{print $2}' "/proc/$BOT_PID/status" 2> /dev/null); hwm=$(awk '/^VmHWM/{print $2}' "/proc/$BOT_PID/status" 2> /dev/null)
+      echo "$(( $(date +%s%N) / 1000000 )),$(( st[13] + st[14] )),$rss,$hwm" >> "$WORK/bot-usage.csv"
+      sleep 0.5
+    done ) & PIDS+=($!)
+fi
+
 PROM_PID=""
 if [[ "${PROMETHEUS:-0}" == 1 && "$BOT_RUNNING" == 1 ]]; then
   # The shipped scrape job and rules, scraping every 100 ms (rules evaluated every second).
@@ -156,12 +170,15 @@ if [[ "$MODE" == demo ]]; then
   fi
 fi
 
-if [[ "$MODE" == demo ]]; then LIMIT=$(( ${DEMO_SECONDS:-60} + 90 )); else LIMIT=180; fi
+if [[ "$MODE" == demo ]]; then LIMIT=$(( ${DEMO_SECONDS:-60} + 90 )); elif [[ "$MODE" == room ]]; then LIMIT=$(( ${ROOM_SECONDS:-40} + 120 )); else LIMIT=180; fi
 NODE_PATH="$E2E/node_modules" timeout -k 5 "${DRIVER_TIMEOUT_S:-$LIMIT}" node "$E2E/driver.js" "$MODE"
 rc=$?
 [[ $rc -eq 124 ]] && echo "run.sh: the driver ran past its time limit" >&2
 if [[ "$BOT_RUNNING" == 1 ]]; then
   kill -0 "$BOT_PID" 2> /dev/null || echo "run.sh: WARNING: the bot exited during the run (see $WORK/bot.log)" >&2
+fi
+if [[ "$MODE" == room && "$BOT_RUNNING" == 1 ]]; then
+  curl -sf -m 2 http://127.0.0.1:9464/metrics > "$WORK/metrics.txt" || echo "run.sh: WARNING: could not read the bot's /metrics" >&2
 fi
 if [[ -n "$PROM_PID" ]]; then
   sleep 0.5   # one more scrape and rule evaluation after the call

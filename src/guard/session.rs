@@ -6,6 +6,7 @@
 //! frames here and handed to the analysis workers; their findings come back and go out, signed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -48,7 +49,51 @@ struct Routes {
     video: HashMap<u32, Arc<dyn TrackRemote>>,
 }
 
-type SharedRoutes = Arc<Mutex<Routes>>;
+/// The routes, and a generation that changes with every edit of who gets which stream: a track's pump takes
+/// the lock only after a change, and otherwise pays one atomic load per frame or packet.
+#[derive(Default)]
+struct RouteTable {
+    routes: Mutex<Routes>,
+    generation: AtomicU64,
+}
+
+impl RouteTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap()
+    }
+
+    /// Change the routing (mids, SSRCs): every pump looks again at its next frame or packet.
+    fn edit(&self) -> RouteEdit<'_> {
+        RouteEdit { routes: self.routes.lock().unwrap(), generation: &self.generation }
+    }
+}
+
+struct RouteEdit<'a> {
+    routes: std::sync::MutexGuard<'a, Routes>,
+    generation: &'a AtomicU64,
+}
+
+impl std::ops::Deref for RouteEdit<'_> {
+    type Target = Routes;
+    fn deref(&self) -> &Routes {
+        &self.routes
+    }
+}
+
+impl std::ops::DerefMut for RouteEdit<'_> {
+    fn deref_mut(&mut self) -> &mut Routes {
+        &mut self.routes
+    }
+}
+
+impl Drop for RouteEdit<'_> {
+    fn drop(&mut self) {
+        // Still under the lock: a pump that sees the new generation reads the edited routes.
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+type SharedRoutes = Arc<RouteTable>;
 
 /// A participant being analysed in this session.
 struct Watched {
@@ -153,7 +198,7 @@ impl<'a> Session<'a> {
                         // Janus relays no past data: repeat the hello now and then for clients that joined after
                         // it and take the guard's key from it (pinning the key printed at start is better).
                         beats += 1;
-                        if beats % HELLO_EVERY_BEATS == 0 && alert_channel.is_some() {
+                        if beats.is_multiple_of(HELLO_EVERY_BEATS) && alert_channel.is_some() {
                             let hello = self.outbox.hello(unix_ms());
                             self.send(&alert_channel, hello).await;
                         }
@@ -322,7 +367,7 @@ impl<'a> Session<'a> {
 
     fn forget(&mut self, id: u64, routes: &SharedRoutes, watched: &mut HashMap<u64, Watched>) {
         if let Some(w) = watched.remove(&id) {
-            routes.lock().unwrap().by_mid.retain(|_, h| h.id != id);
+            routes.edit().by_mid.retain(|_, h| h.id != id);
             self.workers.remove(&w.handle);
             let name = self.outbox.display(id).unwrap_or("no name").to_owned();
             self.outbox.remove(id);
@@ -332,7 +377,7 @@ impl<'a> Session<'a> {
     }
 
     fn route_streams(&self, streams: &[SubStream], routes: &SharedRoutes, watched: &HashMap<u64, Watched>) {
-        let mut r = routes.lock().unwrap();
+        let mut r = routes.edit();
         for s in streams {
             if s.kind != "audio" && s.kind != "video" {
                 continue;
@@ -389,7 +434,7 @@ fn side_sender(tx: &mpsc::UnboundedSender<(Side, PeerEvent)>, side: Side) -> mps
 }
 
 fn learn_ssrcs(routes: &SharedRoutes, sdp: &str) {
-    let mut r = routes.lock().unwrap();
+    let mut r = routes.edit();
     for (mid, ssrcs) in videoroom::sdp_ssrcs_by_mid(sdp) {
         for s in ssrcs {
             r.mid_by_ssrc.insert(s, mid.clone());
@@ -445,7 +490,7 @@ async fn request_keyframe(w: &mut Watched, routes: &SharedRoutes, metrics: &Metr
     }
     w.last_pli = Some(Instant::now());
     let tracks: Vec<(u32, Arc<dyn TrackRemote>)> = {
-        let r = routes.lock().unwrap();
+        let r = routes.lock();
         r.video
             .iter()
             .filter(|(ssrc, _)| {
@@ -485,7 +530,7 @@ async fn pump(track: Arc<dyn TrackRemote>, routes: SharedRoutes) {
         return;
     };
     {
-        let mut r = routes.lock().unwrap();
+        let mut r = routes.lock();
         if codec.is_video() {
             r.video.insert(ssrc, track.clone());
         }
@@ -504,11 +549,6 @@ async fn pump(track: Arc<dyn TrackRemote>, routes: SharedRoutes) {
     }
 }
 
-fn route_of(routes: &SharedRoutes, ssrc: u32) -> Option<Arc<ParticipantHandle>> {
-    let r = routes.lock().unwrap();
-    r.mid_by_ssrc.get(&ssrc).and_then(|mid| r.by_mid.get(mid)).cloned()
-}
-
 /// The next RTP packet of a track (`first` if one was read already); `None` when the track ended.
 async fn next_packet(track: &Arc<dyn TrackRemote>, first: &mut Option<rtc::rtp::Packet>) -> Option<rtc::rtp::Packet> {
     if let Some(p) = first.take() {
@@ -523,24 +563,32 @@ async fn next_packet(track: &Arc<dyn TrackRemote>, first: &mut Option<rtc::rtp::
     }
 }
 
-/// Which participant a track's media currently goes to (Janus reuses a mid for the next feed).
+/// Which participant a track's media currently goes to (Janus reuses a mid for the next feed), looked up
+/// again only when the routes changed.
 struct Route {
     ssrc: u32,
     current: Option<Arc<ParticipantHandle>>,
+    /// The routes' generation `current` was read at.
+    seen: Option<u64>,
 }
 
 impl Route {
+    fn new(ssrc: u32) -> Self {
+        Route { ssrc, current: None, seen: None }
+    }
+
     /// The participant, and whether it is new to this track (its decoder must start at a keyframe).
-    fn resolve(&mut self, routes: &SharedRoutes) -> Option<(Arc<ParticipantHandle>, bool)> {
-        let Some(h) = route_of(routes, self.ssrc) else {
-            self.current = None;
-            return None;
-        };
-        let fresh = self.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &h));
-        if fresh {
-            self.current = Some(h.clone());
+    fn resolve(&mut self, routes: &SharedRoutes) -> Option<(&Arc<ParticipantHandle>, bool)> {
+        let generation = routes.generation.load(Ordering::Acquire);
+        let mut fresh = false;
+        if self.seen != Some(generation) {
+            let r = routes.lock();
+            let h = r.mid_by_ssrc.get(&self.ssrc).and_then(|mid| r.by_mid.get(mid));
+            fresh = h.is_some_and(|h| self.current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, h)));
+            self.current = h.cloned();
+            self.seen = Some(generation);
         }
-        Some((h, fresh))
+        self.current.as_ref().map(|h| (h, fresh))
     }
 }
 
@@ -552,7 +600,7 @@ async fn video_pump<T: Depacketizer>(
     mut frames: FrameAssembler<T>,
     routes: SharedRoutes,
 ) {
-    let mut route = Route { ssrc, current: None };
+    let mut route = Route::new(ssrc);
     while let Some(p) = next_packet(&track, &mut first).await {
         let now = Instant::now();
         frames.push(now, p.header.sequence_number, p.header.timestamp, p.header.marker, p.payload);
@@ -571,7 +619,7 @@ async fn video_pump<T: Depacketizer>(
 }
 
 async fn audio_pump(track: Arc<dyn TrackRemote>, mut first: Option<rtc::rtp::Packet>, ssrc: u32, routes: SharedRoutes) {
-    let mut route = Route { ssrc, current: None };
+    let mut route = Route::new(ssrc);
     while let Some(p) = next_packet(&track, &mut first).await {
         let Some((h, _)) = route.resolve(&routes) else { continue };
         h.push(Media {
