@@ -198,8 +198,13 @@ fn check_prometheus(work: &Path, codec: &str, restarted: bool) -> Result<(), Str
             .collect();
     let verdict_p95 = value("histogram_quantile(0.95, sum by (le) (deepfake_guard_frame_to_verdict_seconds_bucket))")?;
     let rss = value("max_over_time(process_resident_memory_bytes{job=\"deepfake-guard\"}[10m])")?;
+    let dropped: Vec<String> = series("sum by (reason) (deepfake_guard_video_frames_dropped_total)")?
+        .iter()
+        .map(|(m, v)| format!("{} {v}", m["reason"].as_str().unwrap_or("?")))
+        .collect();
     println!(
-        "{codec}: Prometheus: {scrapes} scrapes; {logged} alert verdict(s); stage medians: {}; frame -> verdict p95 {:.0} ms; peak RSS {:.0} MB",
+        "{codec}: Prometheus: {scrapes} scrapes; {logged} alert verdict(s); frames dropped: {}; stage medians: {}; frame -> verdict p95 {:.0} ms; peak RSS {:.0} MB",
+        dropped.join(", "),
         stages.join(", "),
         verdict_p95 * 1000.0,
         rss / 1e6

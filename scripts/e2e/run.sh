@@ -200,6 +200,7 @@ if [[ -n "$PROM_PID" ]]; then
     'histogram_quantile(0.5, sum by (le, stage) (deepfake_guard_stage_duration_seconds_bucket))' \
     'histogram_quantile(0.95, sum by (le) (deepfake_guard_frame_to_verdict_seconds_bucket))' \
     'max_over_time(process_resident_memory_bytes{job="deepfake-guard"}[10m])' \
+    'sum by (reason) (deepfake_guard_video_frames_dropped_total)' \
     && echo "[$(el)] prometheus answers: $WORK/prometheus.json" || echo "run.sh: WARNING: could not query prometheus" >&2
   grep -c -- '-> ALERT' "$WORK/bot.log" > "$WORK/bot-alert-verdicts.txt"
 fi

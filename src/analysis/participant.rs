@@ -44,7 +44,8 @@ pub struct AnalyzerConfig {
     pub verdict: Option<VerdictConfig>,
     /// With `verdict: None`: windows in a row at or above the threshold that raise an alert.
     pub raise_windows: u32,
-    /// With `verdict: None`: windows in a row at or above 0.95 that raise an alert sooner (0: off).
+    /// With `verdict: None`: windows in a row at or above 0.95, with the lip-sync estimator confidently
+    /// measuring an offset beyond `natural_offset_ms`, that raise an alert sooner (0: off).
     pub strong_windows: u32,
     /// With `verdict: None`: windows in a row below the clearing threshold that end an alert or `suspicious`.
     pub clear_windows: u32,
@@ -233,6 +234,10 @@ const NATURAL_OFFSET_MIN_CONFIDENCE: f32 = 0.4;
 
 /// Offsets smaller than this are left alone (the head was trained with clips within a few ms of sync).
 const NATURAL_OFFSET_MIN_MS: f32 = 10.0;
+/// Lip-sync confidence at which an offset beyond the natural range corroborates a high head score (the fast
+/// alert path). Live genuine publishers measured 0.58-0.83 with offsets within 45 ms; a lip-synced fake 0.18-0.56
+/// with +360 ms from its first window; a flat, ambiguous correlation curve stays below 0.2.
+const CORROBORATION_MIN_CONFIDENCE: f32 = 0.2;
 
 /// Largest share of a window's frames that may have been skipped for its score to count.
 const MAX_SKIPPED_SHARE: f32 = 0.1;
@@ -729,7 +734,13 @@ impl Analyzer {
             signals
                 .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
         }
-        let state = self.verdict.as_mut().and_then(|v| v.update(face_ratio, audio_ratio, score));
+        // An independent second opinion for the fast alert path: the classical lip-sync estimator measures, with
+        // confidence, an offset beyond what capture paths give (lip-sync drift).
+        let corroborated = self.lipsync.last().is_some_and(|e| {
+            e.confidence >= CORROBORATION_MIN_CONFIDENCE
+                && e.offset_ms.abs() > self.cfg.natural_offset_ms.max(NATURAL_OFFSET_MIN_MS)
+        });
+        let state = self.verdict.as_mut().and_then(|v| v.update(face_ratio, audio_ratio, score, corroborated));
         if let Some(s) = score {
             self.summary.scored_windows += 1;
             self.summary.score_sum += s as f64;

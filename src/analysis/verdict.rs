@@ -3,7 +3,7 @@
 //! ```text
 //!   no face in the window            -> no-face
 //!   score >= alert for `raise` windows in a row            -> alert
-//!   score >= strong for `strong_windows` windows in a row   -> alert (overwhelming evidence raises sooner)
+//!   score >= strong, corroborated, for `strong_windows` windows in a row -> alert (sooner: two detectors agree)
 //!   alert stays until score < clear for `lower` windows in a row
 //!   otherwise score >= suspicious    -> suspicious; back to clear after `clear_windows` windows in a row below `clear`
 //!   no audio and not alert           -> no-audio (lip sync cannot be judged)
@@ -30,7 +30,9 @@ pub struct VerdictConfig {
     pub clear_windows: u32,
     /// Window score at or above which a window is overwhelming evidence.
     pub strong: f32,
-    /// Consecutive windows at or above `strong` that raise an alert before `raise_windows` (0: off).
+    /// Consecutive windows at or above `strong` and corroborated by an independent signal (the caller's: the
+    /// lip-sync estimator's confident offset beyond the natural range) that raise an alert before
+    /// `raise_windows` (0: off).
     pub strong_windows: u32,
     /// Minimum share of a window's frames with a face / with audio.
     pub min_face_ratio: f32,
@@ -140,8 +142,15 @@ impl VerdictMachine {
         self.state
     }
 
-    /// Feed one window; returns the new state (`None` while no window could be judged yet).
-    pub fn update(&mut self, face_ratio: f32, audio_ratio: f32, score: Option<f32>) -> Option<State> {
+    /// Feed one window; returns the new state (`None` while no window could be judged yet). `corroborated`:
+    /// an independent signal says the same as a high score (see [`VerdictConfig::strong_windows`]).
+    pub fn update(
+        &mut self,
+        face_ratio: f32,
+        audio_ratio: f32,
+        score: Option<f32>,
+        corroborated: bool,
+    ) -> Option<State> {
         let state = if face_ratio < self.cfg.min_face_ratio {
             // No face, no judgement: the evidence counters start again when the face is back.
             self.above = 0;
@@ -160,7 +169,7 @@ impl VerdictMachine {
                     self.above = 0;
                     self.below = 0;
                 }
-                self.strong = if s >= self.cfg.strong { self.strong + 1 } else { 0 };
+                self.strong = if s >= self.cfg.strong && corroborated { self.strong + 1 } else { 0 };
                 let strong = self.cfg.strong_windows > 0 && self.strong >= self.cfg.strong_windows;
                 if !self.alerting && (self.above >= self.cfg.raise_windows || strong) {
                     self.alerting = true;
@@ -194,22 +203,22 @@ mod tests {
     use super::*;
 
     fn run(m: &mut VerdictMachine, scores: &[f32]) -> Vec<State> {
-        scores.iter().map(|s| m.update(1.0, 1.0, Some(*s)).unwrap()).collect()
+        scores.iter().map(|s| m.update(1.0, 1.0, Some(*s), true).unwrap()).collect()
     }
 
     #[test]
     fn a_window_that_could_not_be_judged_changes_nothing() {
         let mut m = VerdictMachine::new(VerdictConfig::default());
-        assert_eq!(m.update(1.0, 1.0, None), None, "never `clear` before a judged window");
-        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Suspicious));
-        assert_eq!(m.update(1.0, 1.0, None), Some(State::Suspicious));
-        assert_eq!(m.update(1.0, 1.0, Some(0.1)), Some(State::Suspicious));
-        assert_eq!(m.update(1.0, 1.0, Some(0.1)), Some(State::Clear));
-        assert_eq!(m.update(1.0, 1.0, None), Some(State::Clear));
+        assert_eq!(m.update(1.0, 1.0, None, false), None, "never `clear` before a judged window");
+        assert_eq!(m.update(1.0, 1.0, Some(0.9), false), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, None, false), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, Some(0.1), false), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, Some(0.1), false), Some(State::Clear));
+        assert_eq!(m.update(1.0, 1.0, None, false), Some(State::Clear));
         // an unjudged window breaks no run: the alert still needs two judged windows in a row
-        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Suspicious));
-        assert_eq!(m.update(1.0, 1.0, None), Some(State::Suspicious));
-        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Alert));
+        assert_eq!(m.update(1.0, 1.0, Some(0.9), false), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, None, false), Some(State::Suspicious));
+        assert_eq!(m.update(1.0, 1.0, Some(0.9), false), Some(State::Alert));
     }
 
     #[test]
@@ -241,8 +250,12 @@ mod tests {
             vec![Suspicious, Suspicious, Suspicious, Alert],
             "4 above `alert`"
         );
-        let mut m = VerdictMachine::new(cfg);
+        let mut m = VerdictMachine::new(cfg.clone());
         assert_eq!(run(&mut m, &[0.99, 0.1, 0.99, 0.1]), vec![Suspicious; 4], "strong windows must be in a row");
+        // uncorroborated, high scores take the ordinary way
+        let mut m = VerdictMachine::new(cfg);
+        let states: Vec<_> = (0..4).map(|_| m.update(1.0, 1.0, Some(0.99), false).unwrap()).collect();
+        assert_eq!(states, vec![Suspicious, Suspicious, Suspicious, Alert]);
         let off = VerdictConfig { raise_windows: 3, strong_windows: 0, ..VerdictConfig::default() };
         let mut m = VerdictMachine::new(off);
         assert_eq!(run(&mut m, &[1.0, 1.0, 1.0]), vec![Suspicious, Suspicious, Alert]);
@@ -251,14 +264,14 @@ mod tests {
     #[test]
     fn no_face_and_no_audio() {
         let mut m = VerdictMachine::new(VerdictConfig::default());
-        assert_eq!(m.update(0.1, 1.0, Some(0.9)), Some(State::NoFace));
-        assert_eq!(m.update(1.0, 0.0, None), Some(State::NoAudio));
+        assert_eq!(m.update(0.1, 1.0, Some(0.9), false), Some(State::NoFace));
+        assert_eq!(m.update(1.0, 0.0, None, false), Some(State::NoAudio));
         // a visual alert still shows without audio
-        m.update(1.0, 0.0, Some(0.9));
-        assert_eq!(m.update(1.0, 0.0, Some(0.9)), Some(State::Alert));
+        m.update(1.0, 0.0, Some(0.9), false);
+        assert_eq!(m.update(1.0, 0.0, Some(0.9), false), Some(State::Alert));
         // a face that disappears resets the evidence, but not an alert already raised
-        assert_eq!(m.update(0.0, 1.0, Some(0.9)), Some(State::NoFace));
-        assert_eq!(m.update(1.0, 1.0, Some(0.9)), Some(State::Alert));
+        assert_eq!(m.update(0.0, 1.0, Some(0.9), false), Some(State::NoFace));
+        assert_eq!(m.update(1.0, 1.0, Some(0.9), false), Some(State::Alert));
     }
 
     #[test]

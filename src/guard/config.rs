@@ -71,8 +71,9 @@ pub struct AnalysisConfig {
     /// files do not (capture offsets settling, dropped frames), so the live default asks for 9 (evidence over
     /// 4.8 s of media with the default hop) where `scan` asks for 2 (4.8 s at its 1.6 s hop).
     pub raise_windows: u32,
-    /// Windows in a row scored 0.95 or more that raise an alert sooner (2: two judgements over 3.4 s of
-    /// media with the default hop); 0 turns it off.
+    /// Windows in a row scored 0.95 or more, while the lip-sync estimator confidently measures an A/V offset
+    /// beyond the natural range (lip-sync drift: two detectors agree), that raise an alert sooner (2: over
+    /// 3.4 s of media with the default hop); 0 turns it off.
     pub strong_windows: u32,
     /// Windows in a row below the clearing threshold that end an alert or a `suspicious` state (5: 4.0 s of
     /// media with the default hop).

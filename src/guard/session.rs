@@ -255,9 +255,9 @@ impl<'a> Session<'a> {
                     Some(ev) = self.worker_events.recv() => match ev {
                         WorkerEvent::Window { participant, report, changed } => {
                             log::debug!(
-                                "participant {participant}: window {}-{} ms p {:?} state {:?} frames {} held {} skipped {} offset {:?}",
+                                "participant {participant}: window {}-{} ms p {:?} state {:?} frames {} held {} skipped {} offset, confidence {:?}",
                                 report.start_us / 1000, report.end_us / 1000, report.head.map(|h| h.p_fake), report.state,
-                                report.frames, report.held_slots, report.skipped, report.sync.map(|e| e.offset_ms)
+                                report.frames, report.held_slots, report.skipped, report.sync.map(|e| (e.offset_ms, e.confidence))
                             );
                             if let Some(out) = self.outbox.window(participant, &report, changed, unix_ms()) {
                                 if let Some(state) = report.state {
