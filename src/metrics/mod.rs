@@ -26,9 +26,12 @@ use prometheus::{
 use crate::analysis::{Stage, StageTimes};
 use crate::guard::worker::{MediaTotals, StatsBook};
 
-/// Label values of `state`: the five verdict states in [`state_index`] order, then `pending` (watched, not
-/// judged yet) for the participant gauge and `none` (a window that set no state: nothing judged yet) for windows.
+/// Label values of `state`: the five verdict states in [`state_index`] order.
 const STATES: [&str; 5] = ["clear", "suspicious", "alert", "no-face", "no-audio"];
+/// `state` of the participant gauge: the verdict states, then `pending` (watched, not judged yet).
+const PARTICIPANT_STATES: [&str; 6] = ["clear", "suspicious", "alert", "no-face", "no-audio", "pending"];
+/// `state` of windows: the verdict states, then `none` (the window set no state: nothing judged yet).
+const WINDOW_STATES: [&str; 6] = ["clear", "suspicious", "alert", "no-face", "no-audio", "none"];
 /// Label values of `stage`: decoding, then the analysis stages in [`Stage`] order.
 const STAGES: [&str; 5] = ["decode", "face", "landmarks", "backbone", "temporal"];
 /// Label values of `type` on data-channel messages.
@@ -108,57 +111,67 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         reg(Box::new(build));
 
-        let states_vec = IntGaugeVec::new(
-            Opts::new("deepfake_guard_participant_states", "Participants being analysed, by their current state."),
-            &["state"],
-        )
-        .expect("valid metric");
-        reg(Box::new(states_vec.clone()));
-        let states = std::array::from_fn(|i| states_vec.with_label_values(&[*STATES.get(i).unwrap_or(&"pending")]));
-
-        let windows_vec = IntCounterVec::new(
-            Opts::new(
-                "deepfake_guard_windows_total",
-                "Analysis windows, by the state they left the participant in (none: not judged yet).",
+        let states = children(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new("deepfake_guard_participant_states", "Participants being analysed, by their current state."),
+                &["state"],
             ),
-            &["state"],
-        )
-        .expect("valid metric");
-        reg(Box::new(windows_vec.clone()));
-        let windows = std::array::from_fn(|i| windows_vec.with_label_values(&[*STATES.get(i).unwrap_or(&"none")]));
-
-        let verdicts_vec = IntCounterVec::new(
-            Opts::new(
-                "deepfake_guard_verdicts_total",
-                "Verdict messages sent to the call (one per state change), by the new state.",
+            PARTICIPANT_STATES,
+            |v, l| v.with_label_values(&[l]),
+        );
+        let windows = children(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "deepfake_guard_windows_total",
+                    "Analysis windows, by the state they left the participant in (none: not judged yet).",
+                ),
+                &["state"],
             ),
-            &["state"],
-        )
-        .expect("valid metric");
-        reg(Box::new(verdicts_vec.clone()));
-        let verdicts = std::array::from_fn(|i| verdicts_vec.with_label_values(&[STATES[i]]));
-
-        let messages_vec = IntCounterVec::new(
-            Opts::new("deepfake_guard_datachannel_messages_sent_total", "Signed messages sent on the alert channel."),
-            &["type"],
-        )
-        .expect("valid metric");
-        reg(Box::new(messages_vec.clone()));
-        let messages = std::array::from_fn(|i| messages_vec.with_label_values(&[MESSAGES[i]]));
+            WINDOW_STATES,
+            |v, l| v.with_label_values(&[l]),
+        );
+        let verdicts = children(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "deepfake_guard_verdicts_total",
+                    "Verdict messages sent to the call (one per state change), by the new state.",
+                ),
+                &["state"],
+            ),
+            STATES,
+            |v, l| v.with_label_values(&[l]),
+        );
+        let messages = children(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "deepfake_guard_datachannel_messages_sent_total",
+                    "Signed messages sent on the alert channel.",
+                ),
+                &["type"],
+            ),
+            MESSAGES,
+            |v, l| v.with_label_values(&[l]),
+        );
 
         // 0.25 ms .. 128 ms: one model run on a CPU core.
-        let stage_vec = HistogramVec::new(
-            HistogramOpts::new(
-                "deepfake_guard_stage_duration_seconds",
-                "Wall time of one run of a stage: decode (one video frame), face (detection), landmarks, backbone, \
-                 temporal (the head over one window).",
-            )
-            .buckets(prometheus::exponential_buckets(0.000_25, 2.0, 10).expect("valid buckets")),
-            &["stage"],
-        )
-        .expect("valid metric");
-        reg(Box::new(stage_vec.clone()));
-        let stages = std::array::from_fn(|i| stage_vec.with_label_values(&[STAGES[i]]));
+        let stages = children(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "deepfake_guard_stage_duration_seconds",
+                    "Wall time of one run of a stage: decode (one video frame), face (detection), landmarks, \
+                     backbone, temporal (the head over one window).",
+                )
+                .buckets(prometheus::exponential_buckets(0.000_25, 2.0, 10).expect("valid buckets")),
+                &["stage"],
+            ),
+            STAGES,
+            |v, l| v.with_label_values(&[l]),
+        );
 
         let frame_to_verdict = Histogram::with_opts(
             HistogramOpts::new(
@@ -307,6 +320,22 @@ impl Metrics {
         }
         Ok(format!("in the room; analysing {watched} participant(s)"))
     }
+}
+
+/// Register a labelled metric and resolve one child per label value, in order (every series exists from the
+/// start, and the hot path holds the children, not the labels).
+fn children<V, M, const N: usize>(
+    registry: &Registry,
+    vec: prometheus::Result<V>,
+    labels: [&str; N],
+    child: impl Fn(&V, &str) -> M,
+) -> [M; N]
+where
+    V: Collector + Clone + 'static,
+{
+    let vec = vec.expect("valid metric");
+    registry.register(Box::new(vec.clone())).expect("metric names are unique and valid");
+    labels.map(|l| child(&vec, l))
 }
 
 /// Lets the registry hold the collector while [`Metrics`] keeps its own handle.
