@@ -246,6 +246,11 @@ const MAX_SKIPPED_SHARE: f32 = 0.1;
 /// few dropped frames; a stall of 200 ms or more reads as a face swap's frozen frames to the head).
 const MAX_HELD_SHARE: f32 = 0.05;
 
+/// The same, for a window in which the lip-sync estimator confidently measures drift (see `corroborated`): a
+/// sender's first seconds often drop frames (a video encoder ramping up holds 7-11 of the first 80 slots), and
+/// a few held slots cannot make lips and sound drift apart by more than the natural range.
+const MAX_HELD_SHARE_CORROBORATED: f32 = 0.15;
+
 /// Errors of the analysis core.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -727,19 +732,20 @@ impl Analyzer {
         // frozen frames.
         let held =
             self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
-        let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
-            && held as f32 <= MAX_HELD_SHARE * self.head_seqs.len() as f32;
-        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
-        if let Some(h) = head {
-            signals
-                .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
-        }
         // An independent second opinion for the fast alert path: the classical lip-sync estimator measures, with
         // confidence, an offset beyond what capture paths give (lip-sync drift).
         let corroborated = self.lipsync.last().is_some_and(|e| {
             e.confidence >= CORROBORATION_MIN_CONFIDENCE
                 && e.offset_ms.abs() > self.cfg.natural_offset_ms.max(NATURAL_OFFSET_MIN_MS)
         });
+        let max_held = if corroborated { MAX_HELD_SHARE_CORROBORATED } else { MAX_HELD_SHARE };
+        let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
+            && held as f32 <= max_held * self.head_seqs.len() as f32;
+        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
+        if let Some(h) = head {
+            signals
+                .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
+        }
         let state = self.verdict.as_mut().and_then(|v| v.update(face_ratio, audio_ratio, score, corroborated));
         if let Some(s) = score {
             self.summary.scored_windows += 1;
