@@ -26,12 +26,17 @@ use prometheus::{
 use crate::analysis::{Stage, StageTimes};
 use crate::guard::worker::{MediaTotals, StatsBook};
 
-/// Label values of `state`: the five verdict states in [`state_index`] order.
-const STATES: [&str; 5] = ["clear", "suspicious", "alert", "no-face", "no-audio"];
-/// `state` of the participant gauge: the verdict states, then `pending` (watched, not judged yet).
-const PARTICIPANT_STATES: [&str; 6] = ["clear", "suspicious", "alert", "no-face", "no-audio", "pending"];
-/// `state` of windows: the verdict states, then `none` (the window set no state: nothing judged yet).
-const WINDOW_STATES: [&str; 6] = ["clear", "suspicious", "alert", "no-face", "no-audio", "none"];
+/// The verdict states with a series, in [`state_index`] order; their label values are the wire names.
+const STATES: [State; 5] = [State::Clear, State::Suspicious, State::Alert, State::NoFace, State::NoAudio];
+
+/// `state` label values: the verdict states' wire names, then `extra` (a sixth value) when given.
+fn state_labels<const N: usize>(extra: Option<&'static str>) -> [&'static str; N] {
+    std::array::from_fn(|i| match (STATES.get(i), extra) {
+        (Some(s), _) => s.as_str(),
+        (None, Some(e)) if i == STATES.len() => e,
+        _ => panic!("state labels: {N} values from {} states and {extra:?}", STATES.len()),
+    })
+}
 /// Label values of `stage`: decoding, then the analysis stages in [`Stage`] order.
 const STAGES: [&str; 5] = ["decode", "face", "landmarks", "backbone", "temporal"];
 /// Label values of `type` on data-channel messages.
@@ -86,8 +91,8 @@ pub struct Metrics {
     messages: [IntCounter; 3],
     stages: [Histogram; 5],
     media: Arc<MediaCollector>,
-    /// Media totals at the last readiness check, and when they last moved.
-    media_seen: Mutex<(u64, Instant)>,
+    /// Media totals and participants watched at the last readiness check, and when either last changed.
+    media_seen: Mutex<(u64, i64, Instant)>,
 }
 
 impl Metrics {
@@ -117,7 +122,8 @@ impl Metrics {
                 Opts::new("deepfake_guard_participant_states", "Participants being analysed, by their current state."),
                 &["state"],
             ),
-            PARTICIPANT_STATES,
+            // `pending`: watched, not judged yet.
+            state_labels::<6>(Some("pending")),
             |v, l| v.with_label_values(&[l]),
         );
         let windows = children(
@@ -129,7 +135,8 @@ impl Metrics {
                 ),
                 &["state"],
             ),
-            WINDOW_STATES,
+            // `none`: the window set no state (nothing judged yet).
+            state_labels::<6>(Some("none")),
             |v, l| v.with_label_values(&[l]),
         );
         let verdicts = children(
@@ -141,7 +148,7 @@ impl Metrics {
                 ),
                 &["state"],
             ),
-            STATES,
+            state_labels::<5>(None),
             |v, l| v.with_label_values(&[l]),
         );
         let messages = children(
@@ -213,7 +220,7 @@ impl Metrics {
             messages,
             stages,
             media,
-            media_seen: Mutex::new((0, Instant::now())),
+            media_seen: Mutex::new((0, 0, Instant::now())),
         })
     }
 
@@ -308,10 +315,11 @@ impl Metrics {
         let t = self.media.totals();
         let received = t.video_in + t.audio_in;
         let mut seen = self.media_seen.lock().unwrap();
-        if received != seen.0 {
-            *seen = (received, Instant::now());
+        // The gap counts from the last media, or from when someone new was watched.
+        if received != seen.0 || watched != seen.1 {
+            *seen = (received, watched, Instant::now());
         }
-        let quiet = seen.1.elapsed();
+        let quiet = seen.2.elapsed();
         if quiet > READY_MEDIA_GAP {
             return Err(format!(
                 "in the room with {watched} participant(s), but no media for {:.0} s",
@@ -522,9 +530,11 @@ mod tests {
         assert!(m.readiness().is_err(), "not joined yet");
         m.sfu_joined.set(1);
         assert!(m.readiness().is_ok(), "joined, nobody to watch");
+        // in the room, alone, for long; then someone publishes: the gap starts now, not when the guard joined
+        *m.media_seen.lock().unwrap() = (0, 0, Instant::now() - READY_MEDIA_GAP * 2);
         m.set_states([None]);
-        assert!(m.readiness().is_ok(), "just joined: the gap starts now");
-        *m.media_seen.lock().unwrap() = (0, Instant::now() - READY_MEDIA_GAP * 2);
+        assert!(m.readiness().is_ok(), "a new participant: the gap starts now");
+        *m.media_seen.lock().unwrap() = (0, 1, Instant::now() - READY_MEDIA_GAP * 2);
         let e = m.readiness().unwrap_err();
         assert!(e.contains("no media"), "{e}");
     }
