@@ -181,13 +181,14 @@ impl ParticipantHandle {
         let mut st = self.worker.state.lock().unwrap();
         let cap = st.queue_frames;
         let Some(q) = st.slots.iter_mut().find(|s| s.id == self.id) else { return };
-        if video && q.video_queued >= cap {
-            if let Some(i) = q.queue.iter().position(|m| m.codec.is_video()) {
-                q.queue.remove(i);
-                q.video_queued -= 1;
-                q.resync = true;
-                self.stats.dropped_queue_full.fetch_add(1, Relaxed);
-            }
+        if video
+            && q.video_queued >= cap
+            && let Some(i) = q.queue.iter().position(|m| m.codec.is_video())
+        {
+            q.queue.remove(i);
+            q.video_queued -= 1;
+            q.resync = true;
+            self.stats.dropped_queue_full.fetch_add(1, Relaxed);
         }
         if !video && q.queue.len() >= cap * 4 {
             // Audio is small and never dropped before video, but stays bounded: drop its oldest packet.

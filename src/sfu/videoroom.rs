@@ -119,12 +119,11 @@ pub fn sdp_ssrcs_by_mid(sdp: &str) -> Vec<(String, Vec<u32>)> {
         } else if let Some(c) = cur.as_mut() {
             if let Some(mid) = line.strip_prefix("a=mid:") {
                 c.0 = Some(mid.to_owned());
-            } else if let Some(rest) = line.strip_prefix("a=ssrc:") {
-                if let Some(ssrc) = rest.split(' ').next().and_then(|s| s.parse().ok()) {
-                    if !c.1.contains(&ssrc) {
-                        c.1.push(ssrc);
-                    }
-                }
+            } else if let Some(rest) = line.strip_prefix("a=ssrc:")
+                && let Some(ssrc) = rest.split(' ').next().and_then(|s| s.parse().ok())
+                && !c.1.contains(&ssrc)
+            {
+                c.1.push(ssrc);
             }
         }
     }
