@@ -3,8 +3,11 @@
 //! drift large and small, dubbed audio, re-enactment jitter and face swaps.
 //!
 //! Asserts what the product promises on held-out data: clip AUC >= 0.95, every clip drifted by 300 ms or more
-//! is `fake`, every in-sync genuine clip is `genuine`; and `scan` agrees with `eval` on a genuine clip and a
-//! +300 ms clip.
+//! is `fake`, every in-sync genuine clip is `genuine`; `scan` agrees with `eval` on a genuine clip and a
+//! +300 ms clip; and judged as the live guard judges (`eval --live`: a window every 0.2 s, its alert rules),
+//! no genuine clip raises an alert while every drifted clip does within 4 s of media, which only the fast
+//! rule (two strong windows, corroborated by the lip-sync estimator) can do: the slow rule needs 9 windows,
+//! 4.8 s.
 
 mod common;
 
@@ -65,4 +68,24 @@ fn heldout_subset_is_judged_right_through_the_rust_runtime() {
     let (windows, summary) = scan_json(&[path_str(&late.unwrap())]);
     assert_eq!(summary["verdict"], "fake", "{summary}");
     assert!(windows.iter().any(|w| w["state"] == "alert" || w["state"] == "suspicious"), "{windows:?}");
+
+    // The live guard's rules on the same clips.
+    let live_clips = dir.path().join("live.jsonl");
+    let (ok, _, stderr) =
+        guard(&["eval", path_str(&list), "--live", "--json", "--jobs", "2", "--per-clip", path_str(&live_clips)]);
+    assert!(ok, "eval --live failed: {stderr}");
+    let mut fast = 0;
+    for line in std::fs::read_to_string(&live_clips).unwrap().lines() {
+        let c: serde_json::Value = serde_json::from_str(line).unwrap();
+        match c["group"].as_str().unwrap() {
+            "none" => assert_eq!(c["alerts_raised"], 0, "live rules raised an alert on a genuine clip: {c}"),
+            "drift" => {
+                let at = c["first_alert_s"].as_f64().unwrap_or_else(|| panic!("drifted clip never alerted live: {c}"));
+                assert!(at <= 4.0, "drifted clip alerted only at {at} s of media (fast rule did not fire): {c}");
+                fast += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(fast, 5);
 }

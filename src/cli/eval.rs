@@ -39,8 +39,8 @@ pub struct EvalArgs {
     /// Clips analysed at once (each thread loads its own models).
     #[arg(long, default_value_t = default_jobs())]
     pub jobs: usize,
-    /// Judge as the live guard does with its default config (`join`: a window every 0.4 s, its alert rule)
-    /// instead of as `scan` does (a window every 1.6 s).
+    /// Judge as the live guard does with its default config (`join`'s window hop and alert rules) instead
+    /// of as `scan` does (a window every 1.6 s).
     #[arg(long)]
     pub live: bool,
 }
@@ -54,6 +54,8 @@ struct ClipResult {
     head_offset_ms: Option<f32>,
     lipsync_offset_ms: Option<f32>,
     alerts_raised: u32,
+    /// Media time (from the clip's start) at the end of the window that first raised `alert`.
+    first_alert_s: Option<f64>,
     alert_windows: u64,
     seconds: f64,
     decode_errors: u64,
@@ -74,6 +76,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             head_offset_ms: None,
             lipsync_offset_ms: None,
             alerts_raised: 0,
+            first_alert_s: None,
             alert_windows: 0,
             seconds: 0.0,
             decode_errors: 0,
@@ -97,6 +100,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     }
                     if w.state == Some(State::Alert) && last_state != Some(State::Alert) {
                         r.alerts_raised += 1;
+                        r.first_alert_s.get_or_insert(w.end_us as f64 / 1e6);
                     }
                     last_state = w.state;
                 }
@@ -143,7 +147,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 json!({"path": c.name, "label": c.fake as u8, "offset_ms": c.offset_ms, "group": c.group,
                        "score": r.score, "verdict": r.verdict.map(|v| v.as_str()),
                        "head_offset_ms": r.head_offset_ms, "lipsync_offset_ms": r.lipsync_offset_ms,
-                       "alerts_raised": r.alerts_raised, "window_scores": r.window_scores,
+                       "alerts_raised": r.alerts_raised, "first_alert_s": r.first_alert_s,
+                       "window_scores": r.window_scores,
                        "decode_errors": r.decode_errors})
             )?;
         }
