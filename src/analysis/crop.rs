@@ -87,6 +87,12 @@ fn taps_for(step: f32) -> usize {
 /// Everything a crop needs per output pixel, fixed once per crop.
 struct Sampler<'a> {
     img: &'a I420<'a>,
+    norm: &'a Normalize,
+    /// Frame-space step of one output pixel along a row.
+    ux: f32,
+    uy: f32,
+    /// Values per channel plane of the output (size x size).
+    plane: usize,
     /// Tap offsets within a pixel's footprint, in 1/256 luma (resp. chroma) pixel.
     y_taps: [(i32, i32); 16],
     ny: usize,
@@ -178,8 +184,13 @@ fn sample_roi_with(img: &I420<'_>, roi: &Roi, norm: &Normalize, out: &mut Vec<f3
             }
         }
     }
+    let plane = n * n;
     let s = Sampler {
         img,
+        norm,
+        ux,
+        uy,
+        plane,
         y_taps,
         ny: ty * ty,
         c_taps,
@@ -201,7 +212,6 @@ fn sample_roi_with(img: &I420<'_>, roi: &Roi, norm: &Normalize, out: &mut Vec<f3
         false
     };
     let half = n as f32 / 2.0;
-    let plane = n * n;
     for j in 0..n {
         let dv = j as f32 + 0.5 - half;
         // Frame position of the centre of output pixel (0, j); pixel centres sit at integer + 0.5. Pixel i
@@ -213,40 +223,30 @@ fn sample_roi_with(img: &I420<'_>, roi: &Roi, norm: &Normalize, out: &mut Vec<f3
             #[cfg(target_arch = "x86_64")]
             if simd && i + 8 <= n {
                 // SAFETY: AVX2 is present (checked above) and `avx2::usable` held for this image.
-                if unsafe { avx2::group(&s, norm, x_row, y_row, ux, uy, j * n + i, i, plane, out) } {
+                if unsafe { avx2::group(&s, x_row, y_row, i, j * n + i, out) } {
                     i += 8;
                     continue;
                 }
                 // A group whose taps reach the last bytes of a plane: the scalar path below, pixel by pixel.
                 for k in i..i + 8 {
-                    scalar_pixel(&s, norm, x_row, y_row, ux, uy, j * n + k, k, plane, out);
+                    scalar_pixel(&s, x_row, y_row, k, j * n + k, out);
                 }
                 i += 8;
                 continue;
             }
-            scalar_pixel(&s, norm, x_row, y_row, ux, uy, j * n + i, i, plane, out);
+            scalar_pixel(&s, x_row, y_row, i, j * n + i, out);
             i += 1;
         }
     }
 }
 
-/// One output pixel, the scalar way: pixel `i` of the row starting at `(x_row, y_row)`, written at `p`.
+/// One output pixel, the scalar way: pixel `i` of the row starting at `(x_row, y_row)`, written at output
+/// pixel index `p`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn scalar_pixel(
-    s: &Sampler<'_>,
-    norm: &Normalize,
-    x_row: f32,
-    y_row: f32,
-    ux: f32,
-    uy: f32,
-    p: usize,
-    i: usize,
-    plane: usize,
-    out: &mut [f32],
-) {
+fn scalar_pixel(s: &Sampler<'_>, x_row: f32, y_row: f32, i: usize, p: usize, out: &mut [f32]) {
+    let (norm, plane) = (s.norm, s.plane);
     let fi = i as f32;
-    let rgb = s.rgb(x_row + fi * ux, y_row + fi * uy);
+    let rgb = s.rgb(x_row + fi * s.ux, y_row + fi * s.uy);
     if norm.nchw {
         for c in 0..3 {
             out[c * plane + p] = rgb[c] * norm.scale[c] + norm.bias[c];
@@ -266,7 +266,7 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{I420, Normalize, Sampler};
+    use super::{I420, Sampler};
 
     /// Whether every plane can be indexed with i32 lanes.
     pub(super) fn usable(img: &I420<'_>) -> bool {
@@ -330,20 +330,8 @@ mod avx2 {
     /// # Safety
     /// AVX2 must be available, [`usable`] must hold for the image, and `out` must hold the whole crop.
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn group(
-        s: &Sampler<'_>,
-        norm: &Normalize,
-        x_row: f32,
-        y_row: f32,
-        ux: f32,
-        uy: f32,
-        p: usize,
-        i: usize,
-        plane: usize,
-        out: &mut [f32],
-    ) -> bool {
-        let img = s.img;
+    pub(super) unsafe fn group(s: &Sampler<'_>, x_row: f32, y_row: f32, i: usize, p: usize, out: &mut [f32]) -> bool {
+        let (img, norm, plane, ux, uy) = (s.img, s.norm, s.plane, s.ux, s.uy);
         let fi = _mm256_add_ps(_mm256_set1_ps(i as f32), _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0));
         let x = _mm256_add_ps(_mm256_set1_ps(x_row), _mm256_mul_ps(fi, _mm256_set1_ps(ux)));
         let y = _mm256_add_ps(_mm256_set1_ps(y_row), _mm256_mul_ps(fi, _mm256_set1_ps(uy)));
