@@ -38,7 +38,7 @@ if [ "$SMOKE" = 1 ]; then
     TRAIN=24; VAL=8; HELDOUT=8; EPOCHS="${EPOCHS:-3}"; SECONDS_ARG=(--seconds 4)
     OUT="$WORK/temporal_head.onnx"; MANIFEST="$WORK/manifest.json"; FIGURES="$WORK/figures"
 else
-    TRAIN=400; VAL=80; HELDOUT=224; EPOCHS="${EPOCHS:-30}"   # the shipped head: 30 epochs (its manifest entry records it); SECONDS_ARG=()
+    TRAIN=400; VAL=80; HELDOUT=224; EPOCHS="${EPOCHS:-30}"; SECONDS_ARG=()   # 30 epochs: as the shipped head (its manifest entry)
     OUT="$ROOT/models/temporal_head.onnx"; MANIFEST="$ROOT/models/manifest.json"
     FIGURES="$ROOT/models/training/figures"
 fi
