@@ -45,7 +45,7 @@ pub struct AnalyzerConfig {
     /// With `verdict: None`: windows in a row at or above the threshold that raise an alert.
     pub raise_windows: u32,
     /// With `verdict: None`: windows in a row at or above 0.95, with the lip-sync estimator confidently
-    /// measuring an offset beyond `natural_offset_ms`, that raise an alert sooner (0: off).
+    /// measuring an offset beyond twice `natural_offset_ms`, that raise an alert sooner (0: off).
     pub strong_windows: u32,
     /// With `verdict: None`: windows in a row below the clearing threshold that end an alert or `suspicious`.
     pub clear_windows: u32,
@@ -53,7 +53,7 @@ pub struct AnalyzerConfig {
     pub export_rows: bool,
     /// A steady audio/video offset up to this size (ms, either way) that the lip-sync estimator measures with
     /// confidence is taken as the client's capture offset: the head judges the window with the audio moved
-    /// back by it. Larger offsets are left as they are (lip-sync drift). 0 turns it off.
+    /// back by it (by this much of a larger offset: the rest is lip-sync drift). 0 turns it off.
     pub natural_offset_ms: f32,
 }
 
@@ -238,6 +238,12 @@ const NATURAL_OFFSET_MIN_MS: f32 = 10.0;
 /// alert path). Live genuine publishers measured 0.58-0.83 with offsets within 45 ms; a lip-synced fake 0.18-0.56
 /// with +360 ms from its first window; a flat, ambiguous correlation curve stays below 0.2.
 const CORROBORATION_MIN_CONFIDENCE: f32 = 0.2;
+
+/// How far beyond the natural range (as a multiple of `AnalyzerConfig::natural_offset_ms`) a measured offset
+/// must be to corroborate the fast alert path: 2 x 60 = 120 ms by default, past the -90 ms (audio early) at
+/// which ITU-R BT.1359 finds a lag unacceptable to viewers; a genuine Chromium publisher measured -91 ms in
+/// one window of a demo call, -48 to -63 ms in the rest.
+const CORROBORATION_OFFSET_FACTOR: f32 = 2.0;
 
 /// Largest share of a window's frames that may have been skipped for its score to count.
 const MAX_SKIPPED_SHARE: f32 = 0.1;
@@ -695,15 +701,19 @@ impl Analyzer {
         self.ring.gather(window.end_us + phase, slots, &mut self.head_frames, &mut self.head_seqs);
         // A small, steady audio/video offset is how real clients capture (Chromium's audio comes ~25 ms late
         // through Janus), not a manipulation; the head was trained on clips exactly in sync and reads 40 ms as
-        // drift. When this window's lip-sync estimate is confident and within the natural range, the head
-        // sees the window with its audio moved back by that offset (fractions of a slot interpolated).
+        // drift. When this window's lip-sync estimate is confident, up to the natural range of it is taken as
+        // the client's: the head sees the window with its audio moved back by the offset, or by the natural
+        // limit for a larger one (fractions of a slot interpolated). Clamping rather than all-or-nothing keeps
+        // a client whose offset wanders around the limit (60 ms, then 63, then 55) from being judged in sync
+        // in one window and 63 ms out in the next; a drift of 160 ms still leaves 100 ms to see.
+        let natural = self.cfg.natural_offset_ms;
         let natural_shift = match (self.lipsync.last_curve(), self.lipsync.last()) {
             (Some(_), Some(e))
-                if e.confidence >= NATURAL_OFFSET_MIN_CONFIDENCE
-                    && e.offset_ms.abs() <= self.cfg.natural_offset_ms
+                if natural > 0.0
+                    && e.confidence >= NATURAL_OFFSET_MIN_CONFIDENCE
                     && e.offset_ms.abs() >= NATURAL_OFFSET_MIN_MS =>
             {
-                e.offset_ms / (temporal::GRID_US as f32 / 1000.0)
+                e.offset_ms.clamp(-natural, natural) / (temporal::GRID_US as f32 / 1000.0)
             }
             _ => 0.0,
         };
@@ -733,10 +743,11 @@ impl Analyzer {
         let held =
             self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
         // An independent second opinion for the fast alert path: the classical lip-sync estimator measures, with
-        // confidence, an offset beyond what capture paths give (lip-sync drift).
+        // confidence, an offset well beyond what capture paths give (lip-sync drift): twice the natural range,
+        // so that a client whose own offset wanders just past the natural limit never takes the fast path.
         let corroborated = self.lipsync.last().is_some_and(|e| {
             e.confidence >= CORROBORATION_MIN_CONFIDENCE
-                && e.offset_ms.abs() > self.cfg.natural_offset_ms.max(NATURAL_OFFSET_MIN_MS)
+                && e.offset_ms.abs() > (CORROBORATION_OFFSET_FACTOR * natural).max(NATURAL_OFFSET_MIN_MS)
         });
         let max_held = if corroborated { MAX_HELD_SHARE_CORROBORATED } else { MAX_HELD_SHARE };
         let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
