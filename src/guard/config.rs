@@ -72,7 +72,7 @@ pub struct AnalysisConfig {
     /// 4.8 s of media with the default hop) where `scan` asks for 2 (4.8 s at its 1.6 s hop).
     pub raise_windows: u32,
     /// Windows in a row scored 0.95 or more, while the lip-sync estimator confidently measures an A/V offset
-    /// beyond the natural range (lip-sync drift: two detectors agree), that raise an alert sooner (2: over
+    /// beyond twice the natural range, 120 ms (lip-sync drift: two detectors agree), that raise an alert sooner (2: over
     /// 3.4 s of media with the default hop); 0 turns it off.
     pub strong_windows: u32,
     /// Windows in a row below the clearing threshold that end an alert or a `suspicious` state (5: 4.0 s of
