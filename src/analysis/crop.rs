@@ -268,9 +268,21 @@ mod avx2 {
 
     use super::{I420, Sampler};
 
-    /// Whether every plane can be indexed with i32 lanes.
+    /// Whether every plane holds its whole picture (`(rows - 1) * stride + width` bytes) and can be indexed
+    /// with i32 lanes: then no lane index computed from clamped positions can overflow or go negative, and
+    /// the check against a plane's last 4 bytes is the only bound left to enforce.
     pub(super) fn usable(img: &I420<'_>) -> bool {
-        [img.y.len(), img.u.len(), img.v.len()].iter().all(|&l| l >= 4 && l <= i32::MAX as usize)
+        let (w, h) = (img.width as usize, img.height as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        [(img.y, img.stride_y, w, h), (img.u, img.stride_u, cw, ch), (img.v, img.stride_v, cw, ch)].iter().all(
+            |&(plane, stride, width, rows)| {
+                let needed = (rows.max(1) - 1).checked_mul(stride).and_then(|n| n.checked_add(width));
+                stride >= width
+                    && needed.is_some_and(|n| n <= plane.len())
+                    && plane.len() >= 4
+                    && plane.len() <= i32::MAX as usize
+            },
+        )
     }
 
     /// Sum over `taps` of the bilinear sample (value x 65536) of a plane at fixed-point positions `(lx, ly)`
@@ -480,6 +492,20 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert!(bits(&a) == bits(&b), "case {case}: {w}x{h}, {roi:?}, {size} {layout}: the paths differ");
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_path_refuses_planes_that_do_not_hold_their_picture() {
+        let mut buf = I420Buf::default();
+        buf.reshape(64, 32);
+        assert!(avx2::usable(&buf.view()));
+        let mut short = buf.view();
+        short.y = &buf.y[..buf.y.len() - 1];
+        assert!(!avx2::usable(&short), "a luma plane one byte short");
+        let mut narrow = buf.view();
+        narrow.stride_u = 31;
+        assert!(!avx2::usable(&narrow), "a chroma stride below the chroma width");
     }
 
     #[test]
