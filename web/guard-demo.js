@@ -274,6 +274,10 @@ function attachPublisher(ctx) {
 // audio clock (nudged, or moved when far off), so a CPU stall drops frames instead of putting the video behind.
 // (Played by a media element with its sound, the captured audio leaves before the output device's latency and the
 // video after it: ~85 ms apart in headless Chromium.)
+// At the end of the file both start again together: the sound waits until the video plays from the start. (A
+// looping media element stalls for a moment at its wrap, and nudging it back onto a sound that looped on its own
+// time-warps the lips against the voice for a second or two: a lag that varies over time, the very mark of a
+// re-enacted face, which a genuine camera never shows.)
 let mediaPlayer = null;
 async function mediaTracks(url) {
   if (mediaPlayer) return mediaPlayer;
@@ -285,7 +289,7 @@ async function mediaTracks(url) {
   const v = document.createElement("video");
   v.src = URL.createObjectURL(new Blob([bytes], { type: r.headers.get("content-type") || "video/webm" }));
   v.muted = true;
-  v.loop = true;
+  v.loop = false;
   v.playsInline = true;
   v.style.display = "none";
   document.body.appendChild(v);
@@ -294,21 +298,40 @@ async function mediaTracks(url) {
   for (let i = 0; i < 100 && !stream.getVideoTracks().length; i++) await new Promise((ok) => setTimeout(ok, 50));
   if (!stream.getVideoTracks().length) throw new Error(`media ${url}: no video track`);
   const dest = ac.createMediaStreamDestination();
-  const src = ac.createBufferSource();
-  src.buffer = sound;
-  src.loop = true;
-  src.connect(dest);
   await ac.resume();
-  const t0 = ac.currentTime;
-  src.start(t0);
-  v.currentTime = 0;
-  const period = sound.duration;
+  let src = null;
+  let t0 = 0; // the AudioContext time at which the sound's (and the video's) time 0 plays
+  let wrapping = false;
+  const startSound = (offset) => {
+    if (src) { try { src.stop(); } catch (_) { /* already stopped */ } }
+    src = ac.createBufferSource();
+    src.buffer = sound;
+    src.connect(dest);
+    const at = ac.currentTime;
+    const from = Math.max(0, Math.min(offset, sound.duration));
+    src.start(at, from);
+    t0 = at - from;
+  };
+  startSound(v.currentTime);
+  v.addEventListener("ended", async () => {
+    wrapping = true;
+    if (src) { try { src.stop(); } catch (_) { /* already stopped */ } }
+    v.playbackRate = 1;
+    v.currentTime = 0;
+    try {
+      await v.play();
+    } catch (e) {
+      err("media: replay: " + (e && e.message ? e.message : e));
+    }
+    startSound(v.currentTime);
+    wrapping = false;
+  });
   setInterval(() => {
-    const want = (((ac.currentTime - t0) % period) + period) % period;
-    let d = v.currentTime - want;
-    if (d > period / 2) d -= period;
-    if (d < -period / 2) d += period;
+    if (wrapping || v.paused || v.seeking) return;
+    const want = ac.currentTime - t0;
+    const d = v.currentTime - want;
     if (Math.abs(d) > 0.12 && want < v.duration - 0.2) {
+      log(`media: the video was ${Math.round(d * 1000)} ms off the sound at ${want.toFixed(1)} s: moved`);
       v.currentTime = want + 0.02; // a seek takes a moment
       v.playbackRate = 1;
     } else {
@@ -316,7 +339,7 @@ async function mediaTracks(url) {
     }
   }, 200);
   mediaPlayer = { audio: dest.stream.getAudioTracks()[0], video: stream.getVideoTracks()[0] };
-  log(`publishing ${url} (${v.videoWidth}x${v.videoHeight}, ${period.toFixed(2)} s, looped on the audio clock)`);
+  log(`publishing ${url} (${v.videoWidth}x${v.videoHeight}, ${v.duration.toFixed(2)} s, sound and video restart together at the end)`);
   return mediaPlayer;
 }
 
