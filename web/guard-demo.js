@@ -41,7 +41,7 @@ const R = (window.R = {
   name: NAME, room: ROOM, server: SERVER, publish: PUBLISH, forge: FORGE,
   myid: null, published: false, publishCount: 0, errors: [],
   verified: [], rejected: [], feeds: {}, present: [], labels: {},
-  firstFrameAt: null, lastFirstFrameAt: null, framesEncoded: 0,
+  firstFrameAt: null, lastFirstFrameAt: null, framesEncoded: 0, mediaSeconds: null, mediaWraps: 0,
   guardKey: KEY, guardKeyId: null, trust: KEY ? "pinned" : "tofu", tofuFrom: null,
   guardFeed: null, guardPresent: false, lastHeartbeatAt: null,
   states: {}, firstAlertAt: {}, resyncs: [], connects: [], connected: false, attempts: 0,
@@ -315,6 +315,7 @@ async function mediaTracks(url) {
   startSound(v.currentTime);
   v.addEventListener("ended", async () => {
     wrapping = true;
+    R.mediaWraps++;
     if (src) { try { src.stop(); } catch (_) { /* already stopped */ } }
     v.playbackRate = 1;
     v.currentTime = 0;
@@ -338,6 +339,7 @@ async function mediaTracks(url) {
       v.playbackRate = Math.max(0.9, Math.min(1.1, 1 - d * 2));
     }
   }, 200);
+  R.mediaSeconds = v.duration;
   mediaPlayer = { audio: dest.stream.getAudioTracks()[0], video: stream.getVideoTracks()[0] };
   log(`publishing ${url} (${v.videoWidth}x${v.videoHeight}, ${v.duration.toFixed(2)} s, sound and video restart together at the end)`);
   return mediaPlayer;

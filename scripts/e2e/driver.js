@@ -147,12 +147,12 @@ function janusCtl(cmd) {
 function pick(r) {
   if (!r) return null;
   const { myid, published, publishCount, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
-    guardKey, guardKeyId, tofuFrom, states, firstAlertAt, inbound, labels, leftAt } = r;
+    guardKey, guardKeyId, tofuFrom, states, firstAlertAt, inbound, labels, leftAt, mediaSeconds, mediaWraps } = r;
   const ids = [...new Set((connects || []).filter((c) => c.ev === "joined").map((c) => c.id))];
   return { myid, ids, published, publishCount, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
     guardKey, guardKeyId, tofuFrom, verifiedCount: (r.verified || []).length, hellos: (r.verified || []).filter((v) => v.message.type === "deepfake-guard.hello").length,
     resyncs: r.resyncs, rejectedCount: (r.rejected || []).length,
-    states, firstAlertAt, inbound, labels, leftAt, log: r.log };
+    states, firstAlertAt, inbound, labels, leftAt, mediaSeconds, mediaWraps, log: r.log };
 }
 
 // ------------------------------------------------------------------ summary and checks
@@ -250,6 +250,15 @@ function checks(result) {
     check("bob verified guard heartbeats", bob.verified.some((v) => v.message.type === "deepfake-guard.heartbeat"));
     check("mallory (lip-sync fake) got an alert", result.summary.mallory_first_alert, result.summary.mallory_alert_after_first_frame_ms + " ms");
     check("alice (genuine) never got an alert", !result.summary.alice_first_alert);
+    // Her clip is shorter than the call: its end, where sound and video start again, is judged too.
+    const a = result.pages.alice;
+    if (a && a.mediaSeconds && a.firstFrameAt) {
+      const played = ((a.leftAt || Date.now()) - a.firstFrameAt) / 1000;
+      if (played > a.mediaSeconds + 2) {
+        check("alice's clip played to its end and started again (judged through the wrap)", a.mediaWraps > 0,
+          `${a.mediaWraps} in ${played.toFixed(0)} s of a ${a.mediaSeconds.toFixed(1)} s clip`);
+      }
+    }
     if (MODE === "test") {
       check("carol (genuine) never got an alert", !result.summary.carol_first_alert);
       // mallory left and carol joined: the guard must follow (a verdict or heartbeat entry about carol)
