@@ -88,6 +88,19 @@ step "train ($EPOCHS epochs)"
 /usr/bin/python3 models/training/train.py --train "$WORK/features/train" --val "$WORK/features/val" --out "$OUT" \
     --manifest "$MANIFEST" --epochs "$EPOCHS" --seed "$SEED" --report "$FIGURES/train.json"
 
+if [ "$SMOKE" = 0 ] && [ -f "$ROOT/models/manifest.fp32.json" ]; then
+    # the fp32 manifest (reference runs, CPUs without VNNI) uses the same head
+    python3 - "$MANIFEST" "$ROOT/models/manifest.fp32.json" <<'EOF'
+import json, re, sys
+src, dst = sys.argv[1], sys.argv[2]
+m = json.load(open(dst))
+m["models"]["temporal_head"] = json.load(open(src))["models"]["temporal_head"]
+text = json.dumps(m, indent=2)
+text = re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda x: "[" + ", ".join(v.strip() for v in x.group(1).split(",")) + "]", text)
+open(dst, "w").write(text + "\n")
+EOF
+fi
+
 step "check and evaluate on the held-out split (Rust runtime)"
 "$BIN" check --models "$MANIFEST" >&2
 "$BIN" eval "$WORK/heldout/manifest.csv" --models "$MANIFEST" --jobs "$JOBS" --per-clip "$WORK/heldout_clips.jsonl" \

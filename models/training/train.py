@@ -19,6 +19,8 @@ with two training identities the raw path learns identity, see the model card); 
 bidirectional LSTM (32 per direction) stepping over pairs of slots (80 ms) -> mean and max over time, with
 the sync vector through a small MLP -> p(fake) (sigmoid) and the audio/video offset in ms (positive = audio
 late). Small on purpose: Debian's torch has no MKL, and the whole training must fit minutes on 2 cores.
+Half the training windows lose a few frames the way a live sender drops them (`--drop-frames`, augment.py):
+genuine and fake alike, so a dropped frame is not read as a face swap's frozen frame.
 
 Debian's CPU torch (python3-torch) and numpy only. Deterministic for a given seed on one thread."""
 import argparse
@@ -32,6 +34,9 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from augment import add_carry, drop_frames  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ("none", "drift", "dubbed", "jitter", "swap")
@@ -122,9 +127,17 @@ class Features:
         e[self.zero] = model.reduce_emb(torch.zeros(1, self.dim - self.aux))[0]
         self.small = torch.cat([torch.from_numpy(self.rows[:, :self.aux]), e], dim=1).contiguous()
 
-    def batch(self, ix):
+    def batch(self, ix, drops=None):
+        """Windows `ix` as the head's training input; `drops` (a numpy Generator and a probability) removes
+        frames from that share of the windows first (see `drop_frames`)."""
         ix = np.asarray(ix)
-        x = self.small[torch.from_numpy(self.idx[ix])]
+        idx = self.idx[ix]
+        carry = None
+        if drops is not None:
+            idx, carry = drop_frames(idx, self.zero, *drops)
+        x = self.small[torch.from_numpy(idx)]
+        if carry is not None and len(carry):
+            add_carry(x, self.small, carry)
         return (x, torch.from_numpy(self.sync[ix]), torch.from_numpy(self.label[ix]),
                 torch.from_numpy(self.offset[ix]))
 
@@ -252,12 +265,13 @@ def fit(model, tr, va, a, tag, t0):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps)
     bce = nn.BCEWithLogitsLoss()
     best, best_state, history = -1.0, None, []
+    drop_rng = np.random.default_rng(np.random.randint(1 << 31))
     for epoch in range(a.epochs):
         model.train()
         perm = np.random.permutation(len(tr))
         total = 0.0
         for i in range(0, len(perm), a.batch):
-            f, s, y, o = tr.batch(perm[i:i + a.batch])
+            f, s, y, o = tr.batch(perm[i:i + a.batch], drops=(drop_rng, a.drop_frames) if a.drop_frames > 0 else None)
             f = f + 0.02 * torch.randn_like(f) * noise   # feature noise, 2 % of each deviation
             logit, off = model.core(f, s)
             loss = bce(logit, y)
@@ -365,6 +379,9 @@ def main(argv=None):
     ap.add_argument("--report", help="write the training figures (JSON) here")
     ap.add_argument("--embedding", choices=["raw", "centred", "none"], default="none",
                     help="how the head sees the raw backbone embedding (default none: only its frame-to-frame change, a row feature; see the model card)")
+    ap.add_argument("--drop-frames", type=float, default=0.5,
+                    help="share of training windows that lose 1-6 frames, as a live sender under load does "
+                         "(genuine and fake alike; 0: off)")
     ap.add_argument("--train-faces", help="only these identities from --train (comma-separated)")
     ap.add_argument("--val-faces", help="only these identities from --val (comma-separated): e.g. validate on an "
                     "identity left out of --train-faces")
@@ -435,7 +452,7 @@ def main(argv=None):
             "embedding": a.embedding,
         },
         "source": {"trained_by": "models/training/train.py", "seed": a.seed, "epochs": a.epochs,
-                   "ensemble": a.ensemble, "embedding": a.embedding,
+                   "ensemble": a.ensemble, "embedding": a.embedding, "drop_frames": a.drop_frames,
                    "train_windows": len(tr), "val_windows": len(va)},
         "license": "Apache-2.0",
         "card": "cards/temporal_head.md",
