@@ -40,10 +40,19 @@ pub struct Credentials {
     pub token: Option<String>,
 }
 
+/// A request waiting for its answer.
+struct Waiter {
+    answer: oneshot::Sender<Value>,
+    /// Janus's `ack` is the whole answer (a keepalive); otherwise an event or a result follows the ack.
+    ack_answers: bool,
+}
+
+type Pending = Arc<Mutex<HashMap<String, Waiter>>>;
+
 /// A connected Janus session. Cheap to share (`Arc`); dropping the last reference closes the socket.
 pub struct Janus {
     out: mpsc::UnboundedSender<Message>,
-    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>,
+    pending: Pending,
     handles: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>>,
     session: AtomicU64,
     next_tx: AtomicU64,
@@ -66,7 +75,7 @@ impl Janus {
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (closed_tx, closed) = watch::channel(false);
-        let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>> = Default::default();
+        let pending: Pending = Default::default();
         let handles: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>> = Default::default();
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
@@ -145,8 +154,10 @@ impl Janus {
         let _ = rx.wait_for(|c| *c).await;
     }
 
-    /// Send one request and wait for its answer (an asynchronous plugin request's `event`, not its `ack`).
+    /// Send one request and wait for its answer (an asynchronous plugin request's `event`, not its `ack`; a
+    /// keepalive gets only the `ack`).
     pub async fn request(&self, what: &str, mut body: Value) -> Result<Value, JanusError> {
+        let ack_answers = body["janus"] == "keepalive";
         let n = self.next_tx.fetch_add(1, Ordering::Relaxed);
         let tx = format!("{}-{n}", self.tx_prefix);
         body["transaction"] = json!(tx);
@@ -161,7 +172,7 @@ impl Janus {
             body["token"] = json!(token);
         }
         let (done, answer) = oneshot::channel();
-        self.pending.lock().unwrap().insert(tx.clone(), done);
+        self.pending.lock().unwrap().insert(tx.clone(), Waiter { answer: done, ack_answers });
         if self.is_closed() || self.out.send(Message::Text(body.to_string().into())).is_err() {
             self.pending.lock().unwrap().remove(&tx);
             return Err(JanusError::Closed);
@@ -224,14 +235,19 @@ impl Janus {
 
 fn route(
     v: &Value,
-    pending: &Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    pending: &Mutex<HashMap<String, Waiter>>,
     handles: &Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>,
 ) {
-    if v["janus"] == "ack" {
-        return;
+    if let Some(t) = v["transaction"].as_str() {
+        let mut pending = pending.lock().unwrap();
+        let ack = v["janus"] == "ack";
+        if pending.get(t).is_some_and(|w| w.ack_answers || !ack) {
+            let w = pending.remove(t).expect("just found");
+            let _ = w.answer.send(v.clone());
+            return;
+        }
     }
-    if let Some(tx) = v["transaction"].as_str().and_then(|t| pending.lock().unwrap().remove(t)) {
-        let _ = tx.send(v.clone());
+    if v["janus"] == "ack" {
         return;
     }
     match v["sender"].as_u64() {
@@ -256,4 +272,47 @@ fn unexpected(what: &str, answer: &Value) -> JanusError {
     let mut answer = answer.to_string();
     answer.truncate(300);
     JanusError::Unexpected { what: what.into(), answer }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(pending: &Mutex<HashMap<String, Waiter>>, tx: &str, ack_answers: bool) -> oneshot::Receiver<Value> {
+        let (answer, rx) = oneshot::channel();
+        pending.lock().unwrap().insert(tx.into(), Waiter { answer, ack_answers });
+        rx
+    }
+
+    #[test]
+    fn a_keepalive_is_answered_by_its_ack_a_plugin_message_by_its_event() {
+        let pending = Mutex::new(HashMap::new());
+        let handles = Mutex::new(HashMap::new());
+        let mut keepalive = waiting(&pending, "k", true);
+        let mut message = waiting(&pending, "m", false);
+        route(&json!({"janus": "ack", "transaction": "k"}), &pending, &handles);
+        assert_eq!(keepalive.try_recv().unwrap()["janus"], "ack");
+        route(&json!({"janus": "ack", "transaction": "m"}), &pending, &handles);
+        assert!(message.try_recv().is_err(), "a plugin message's ack is not its answer");
+        let event = json!({"janus": "event", "transaction": "m", "sender": 7, "plugindata": {"data": {}}});
+        route(&event, &pending, &handles);
+        assert_eq!(message.try_recv().unwrap()["janus"], "event");
+        assert!(pending.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn events_without_a_waiting_request_go_to_their_handle() {
+        let pending = Mutex::new(HashMap::new());
+        let handles = Mutex::new(HashMap::new());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        handles.lock().unwrap().insert(7u64, tx);
+        route(
+            &json!({"janus": "event", "sender": 7, "plugindata": {"data": {"videoroom": "event"}}}),
+            &pending,
+            &handles,
+        );
+        route(&json!({"janus": "ack", "transaction": "gone"}), &pending, &handles);
+        assert_eq!(rx.try_recv().unwrap()["sender"], 7);
+        assert!(rx.try_recv().is_err(), "an ack is never a handle's event");
+    }
 }
