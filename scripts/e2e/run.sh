@@ -186,6 +186,8 @@ if [[ -n "$PROM_PID" ]]; then
     'up{job="deepfake-guard"}' \
     'count_over_time(up{job="deepfake-guard"}[10m])' \
     'min_over_time(up{job="deepfake-guard"}[10m])' \
+    'avg_over_time(up{job="deepfake-guard"}[10m])' \
+    'min_over_time(max_over_time(up{job="deepfake-guard"}[1s])[10m:100ms])' \
     'max_over_time(deepfake_guard_participants[10m])' \
     'deepfake_guard_participants' \
     'max_over_time(deepfake_guard_participant_states{state="alert"}[10m])' \
