@@ -36,10 +36,11 @@ WORK="$(cd "$WORK" && pwd)"
 
 if [ "$SMOKE" = 1 ]; then
     TRAIN=24; VAL=8; HELDOUT=8; EPOCHS="${EPOCHS:-3}"; SECONDS_ARG=(--seconds 4)
-    OUT="$WORK/temporal_head.onnx"; MANIFEST="$WORK/manifest.json"; FIGURES="$WORK/figures"
+    OUT="$WORK/temporal_head.onnx"; MANIFEST="$WORK/manifest.json"; FIGURES="$WORK/figures"; FP32_MANIFEST=()
 else
     TRAIN=400; VAL=80; HELDOUT=224; EPOCHS="${EPOCHS:-30}"; SECONDS_ARG=()   # 30 epochs: as the shipped head (its manifest entry)
     OUT="$ROOT/models/temporal_head.onnx"; MANIFEST="$ROOT/models/manifest.json"
+    FP32_MANIFEST=(--manifest "$ROOT/models/manifest.fp32.json")   # the reference manifest uses the same head
     FIGURES="$ROOT/models/training/figures"
 fi
 mkdir -p "$FIGURES"
@@ -86,20 +87,7 @@ step "features: train (hop 400 ms) and val (hop 800 ms)"
 
 step "train ($EPOCHS epochs)"
 /usr/bin/python3 models/training/train.py --train "$WORK/features/train" --val "$WORK/features/val" --out "$OUT" \
-    --manifest "$MANIFEST" --epochs "$EPOCHS" --seed "$SEED" --report "$FIGURES/train.json"
-
-if [ "$SMOKE" = 0 ] && [ -f "$ROOT/models/manifest.fp32.json" ]; then
-    # the fp32 manifest (reference runs, CPUs without VNNI) uses the same head
-    python3 - "$MANIFEST" "$ROOT/models/manifest.fp32.json" <<'EOF'
-import json, re, sys
-src, dst = sys.argv[1], sys.argv[2]
-m = json.load(open(dst))
-m["models"]["temporal_head"] = json.load(open(src))["models"]["temporal_head"]
-text = json.dumps(m, indent=2)
-text = re.sub(r"\[\s+([-\d.,\s]+?)\s+\]", lambda x: "[" + ", ".join(v.strip() for v in x.group(1).split(",")) + "]", text)
-open(dst, "w").write(text + "\n")
-EOF
-fi
+    --manifest "$MANIFEST" "${FP32_MANIFEST[@]}" --epochs "$EPOCHS" --seed "$SEED" --report "$FIGURES/train.json"
 
 step "check and evaluate on the held-out split (Rust runtime)"
 "$BIN" check --models "$MANIFEST" >&2

@@ -18,39 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from augment import add_carry, drop_frames  # noqa: E402
-
-
-def load(folder, min_face_ratio=0.5):
-    clips = [json.loads(x) for x in open(os.path.join(folder, "clips.jsonl"))]
-    blocks, base, n = [], {}, 0
-    for c in clips:
-        r = np.load(os.path.join(folder, "rows", f"{c['clip']:06d}.npy"))
-        base[c["clip"]] = n
-        n += r.shape[0]
-        blocks.append(r)
-    rows = np.concatenate(blocks + [np.zeros((1, blocks[0].shape[1]), np.float32)]).astype(np.float32)
-    idx, sync, label = [], [], []
-    for line in open(os.path.join(folder, "windows.jsonl")):
-        w = json.loads(line)
-        if w["face_ratio"] < min_face_ratio:
-            continue  # the runtime does not score windows without a face
-        s = np.asarray(w["seqs"], np.int64)
-        idx.append(np.where(s >= 0, s + base[w["clip"]], n))
-        sync.append(w["sync"])
-        label.append(w["label"])
-    return rows, n, np.stack(idx), np.asarray(sync, np.float32), np.asarray(label, np.float32)
-
-
-def auc(scores, labels):
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for v in np.unique(scores):            # ties share their mean rank
-        m = scores == v
-        ranks[m] = ranks[m].mean()
-    pos = labels > 0.5
-    npos, nneg = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - npos * (npos + 1) / 2) / (npos * nneg)) if npos and nneg else float("nan")
+from featureset import auc, load  # noqa: E402
 
 
 def main(argv=None):
@@ -71,7 +39,9 @@ def main(argv=None):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(head, opts, providers=["CPUExecutionProvider"])
-    rows, zero, idx, sync, label = load(a.features)
+    _, rows, zero, windows, idx = load(a.features)
+    sync = np.asarray([w["sync"] for w in windows], np.float32)
+    label = np.asarray([w["label"] for w in windows], np.float32)
 
     def scores(ix, carry):
         out = np.empty(len(ix), np.float32)

@@ -37,6 +37,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from augment import add_carry, drop_frames  # noqa: E402
+from featureset import auc, load as load_features  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ("none", "drift", "dubbed", "jitter", "swap")
@@ -64,56 +65,28 @@ def kind_of(w):
 
 
 class Features:
-    """Rows of every clip in one array, and per window the row index of each slot (-1 = empty)."""
+    """Rows of every clip in one array, and per window the row index of each slot (the zero row where empty)."""
 
     def __init__(self, folder, min_face_ratio=0.5, faces=None):
         """`faces`: keep only clips of these identities (from the generator's meta beside each clip)."""
-        with open(os.path.join(folder, "meta.json")) as f:
-            self.meta = json.load(f)
-        self.dim, self.aux, self.slots = self.meta["dim"], self.meta["aux"], self.meta["slots"]
-        clips = [json.loads(x) for x in open(os.path.join(folder, "clips.jsonl"))]
+        keep = None
         if faces:
-            list_dir = os.path.dirname(os.path.abspath(self.meta["list"]))
+            with open(os.path.join(folder, "meta.json")) as f:
+                list_dir = os.path.dirname(os.path.abspath(json.load(f)["list"]))
 
-            def face_of(c):
+            def keep(c):
                 meta = os.path.join(list_dir, os.path.splitext(c["name"])[0] + ".json")
                 with open(meta) as f:
-                    return json.load(f)["spec"]["face"]
-            clips = [c for c in clips if face_of(c) in faces]
-        keep = {c["clip"] for c in clips}
-        blocks, base = [], {}
-        n = 0
-        for c in clips:
-            r = np.load(os.path.join(folder, "rows", f"{c['clip']:06d}.npy"))
-            assert r.shape[1] == self.dim, (c, r.shape)
-            base[c["clip"]] = n
-            n += r.shape[0]
-            blocks.append(r)
-        # one extra zero row at the end: where empty slots point
-        self.rows = np.concatenate(blocks + [np.zeros((1, self.dim), np.float32)]).astype(np.float32)
-        self.zero = n
-        idx, sync, label, offset, kinds, clip, lip_off = [], [], [], [], [], [], []
-        for line in open(os.path.join(folder, "windows.jsonl")):
-            w = json.loads(line)
-            if w["clip"] not in keep or w["face_ratio"] < min_face_ratio:
-                continue  # the runtime does not score windows without a face
-            s = np.asarray(w["seqs"], np.int64)
-            idx.append(np.where(s >= 0, s + base[w["clip"]], self.zero))
-            sync.append(w["sync"])
-            label.append(w["label"])
-            k = kind_of(w)
-            kinds.append(k)
-            o = w["offset_ms"]
-            offset.append(np.nan if o is None else float(o))
-            clip.append(w["clip"])
-            lip_off.append(np.nan if w["lipsync_offset_ms"] is None else w["lipsync_offset_ms"])
-        self.idx = np.stack(idx)
-        self.sync = np.asarray(sync, np.float32)
-        self.label = np.asarray(label, np.float32)
-        self.offset = np.asarray(offset, np.float32)
-        self.kind = np.asarray(kinds)
-        self.clip = np.asarray(clip)
-        self.lip_offset = np.asarray(lip_off, np.float32)
+                    return json.load(f)["spec"]["face"] in faces
+        self.meta, self.rows, self.zero, windows, self.idx = load_features(folder, min_face_ratio, keep)
+        self.dim, self.aux, self.slots = self.meta["dim"], self.meta["aux"], self.meta["slots"]
+        nan = lambda x: np.nan if x is None else float(x)
+        self.sync = np.asarray([w["sync"] for w in windows], np.float32)
+        self.label = np.asarray([w["label"] for w in windows], np.float32)
+        self.offset = np.asarray([nan(w["offset_ms"]) for w in windows], np.float32)
+        self.kind = np.asarray([kind_of(w) for w in windows])
+        self.clip = np.asarray([w["clip"] for w in windows])
+        self.lip_offset = np.asarray([nan(w["lipsync_offset_ms"]) for w in windows], np.float32)
         self.rows_t = torch.from_numpy(self.rows)
 
     def __len__(self):
@@ -332,24 +305,6 @@ def evaluate(model, data, bs=256):
     return np.concatenate(ps), np.concatenate(offs)
 
 
-def auc(scores, labels):
-    order = np.argsort(scores, kind="mergesort")
-    s, l = scores[order], labels[order]
-    ranks = np.empty(len(s))
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[i:j + 1] = (i + j) / 2 + 1
-        i = j + 1
-    pos = l > 0.5
-    npos, nneg = pos.sum(), (~pos).sum()
-    if npos == 0 or nneg == 0:
-        return float("nan")
-    return float((ranks[pos].sum() - npos * (npos + 1) / 2) / (npos * nneg))
-
-
 def report(name, data, p, off):
     a = auc(p, data.label)
     has = ~np.isnan(data.offset) & (data.sync[:, -2] > 0.5)
@@ -368,7 +323,8 @@ def main(argv=None):
     ap.add_argument("--train", required=True, help="features folder of the training split")
     ap.add_argument("--val", required=True, help="features folder of the validation split")
     ap.add_argument("--out", required=True, help="ONNX file to write")
-    ap.add_argument("--manifest", help="manifest to add/replace the temporal_head entry in")
+    ap.add_argument("--manifest", action="append", default=[],
+                    help="manifest to add/replace the temporal_head entry in (repeat for several, e.g. the fp32 one)")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -432,7 +388,7 @@ def main(argv=None):
     log(f"exported {a.out} ({os.path.getsize(a.out)} bytes, sha256 {digest}); reference output of window 0: "
         f"p {float(ref[0]):.4f}, offset {float(ref[1]):.1f} ms; {time.time() - t0:.0f} s in all")
     entry = {
-        "file": os.path.relpath(os.path.abspath(a.out), os.path.dirname(os.path.abspath(a.manifest))) if a.manifest else a.out,
+        "file": a.out,   # per manifest: relative to its folder (below)
         "sha256": digest,
         "inputs": [
             {"name": "frames", "role": "frames", "shape": [1, tr.slots, tr.dim], "dtype": "float32"},
@@ -457,13 +413,14 @@ def main(argv=None):
         "license": "Apache-2.0",
         "card": "cards/temporal_head.md",
     }
-    if a.manifest:
-        with open(a.manifest) as f:
+    for path in a.manifest:
+        with open(path) as f:
             man = json.load(f)
-        man["models"]["temporal_head"] = entry
-        with open(a.manifest, "w") as f:
+        rel = os.path.relpath(os.path.abspath(a.out), os.path.dirname(os.path.abspath(path)))
+        man["models"]["temporal_head"] = dict(entry, file=rel)
+        with open(path, "w") as f:
             f.write(dump_json(man))
-        log(f"manifest {a.manifest}: temporal_head entry written")
+        log(f"manifest {path}: temporal_head entry written")
     if a.report:
         with open(a.report, "w") as f:
             json.dump({"val_auc": va_auc, "val_offset_mae_ms": va_mae, "threshold": threshold,
