@@ -50,3 +50,37 @@ fn smoke_training_produces_a_head_the_runtime_loads_and_evaluates() {
     let (ok, _, stderr) = guard(&["check", "--models", path_str(&bad)]);
     assert!(!ok && stderr.contains("head thresholds"), "{stderr}");
 }
+
+/// `dub_timing.py` measures what a dubbed clip shows a lip reader, from the generator itself: dubs with
+/// other words (`text`, `both`) are out of step with the mouth by a syllable or more, while the same words
+/// said by another voice (`voice`) keep the mouth's timing to within a video frame (the reason the model
+/// card gives for the head's blind spot). It fails if the script, the generator's dubbing or the plan breaks.
+#[test]
+fn dub_timing_separates_other_words_from_another_voice() {
+    let dir = tempdir();
+    let out = dir.path().join("dubs.json");
+    let python = root().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `bash scripts/setup.sh`", python.display());
+    let run = std::process::Command::new(python)
+        .arg(root().join("models/training/dub_timing.py"))
+        .args(["--split", "train", "--count", "64", "--json", path_str(&out)])
+        .output()
+        .expect("dub_timing.py runs");
+    assert!(run.status.success(), "dub_timing.py failed:\n{}", String::from_utf8_lossy(&run.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(rows.len(), 8, "64 clips of the plan hold 8 dubbed ones");
+    let mut modes = std::collections::BTreeSet::new();
+    for r in &rows {
+        let mode = r["mode"].as_str().unwrap();
+        let lag = r["lag_median_ms"].as_f64().unwrap();
+        let over = r["share_over_frame"].as_f64().unwrap();
+        let corr = r["corr_25fps"].as_f64().unwrap();
+        modes.insert(mode.to_string());
+        if mode == "voice" {
+            assert!(lag <= 45.0 && corr > 0.5, "a voice dub keeps the mouth's timing: {r}");
+        } else {
+            assert!(lag >= 60.0 && over >= 0.6 && corr < 0.6, "other words are out of step: {r}");
+        }
+    }
+    assert_eq!(modes.len(), 3, "all three modes in the first 64 clips: {modes:?}");
+}
