@@ -3,7 +3,7 @@
 # talking-head generator, export the head's inputs with the Rust runtime, train, export to ONNX, write the
 # manifest entry, and evaluate on the held-out split through the Rust runtime.
 #
-#   bash models/training/reproduce.sh                      # the shipped head (~40 min on 2 cores)
+#   bash models/training/reproduce.sh                      # the shipped head's recipe (46 min on 2 cores)
 #   bash models/training/reproduce.sh --smoke --work DIR   # a few minutes; writes only under DIR (CI)
 #
 # Options: --work DIR (default .cache/training; rendered clips and features are kept there and reused when
