@@ -103,3 +103,11 @@ for g, v in f["groups"].items():
     print(f"  {g:8} {v['clips']:4} clips, flagged fake {v['flagged_fake']:4}, mean score {v['mean_score']}")
 EOF
 step "done: $OUT, $MANIFEST, $FIGURES"
+if [ "$SMOKE" = 0 ] && git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+    if git -C "$ROOT" diff --quiet HEAD -- models/temporal_head.onnx; then
+        echo "reproduce: the head is byte-identical to the committed one" >&2
+    else
+        echo "reproduce: the head differs from the committed one (see the model card, Reproduce);" \
+             "'git checkout models/' restores the shipped head and its manifest entries" >&2
+    fi
+fi
