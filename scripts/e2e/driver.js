@@ -269,7 +269,7 @@ function checks(result) {
     }
     if (RESTART && result.events.janus_restarted) {
       const again = alertAfter("mallory", result.events.janus_restarted);
-      check("the guard rejoined after the Janus restart and alerted on mallory again", again,
+      check("the guard rejoined after the Janus restart and alerted on mallory again", again !== null,
         again ? `${again - result.events.janus_restarted} ms after Janus was back` : "no alert after the restart");
     }
   } else {

@@ -100,7 +100,7 @@ impl Default for GuardConfig {
             heartbeat_s: 5.0,
             keepalive_s: 25.0,
             reconnect_min_s: 0.5,
-            reconnect_max_s: 15.0,
+            reconnect_max_s: 2.0,
             analysis: AnalysisConfig::default(),
             metrics: MetricsConfig::default(),
         }

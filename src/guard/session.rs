@@ -31,6 +31,8 @@ use deepfake_guard_plugin_api::messages::Message;
 
 /// A hello goes out again with every this many heartbeats.
 const HELLO_EVERY_BEATS: u64 = 4;
+/// The most time closing a session's connections may take (Janus gone: nothing answers a close).
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a session ended.
 pub enum End {
@@ -278,20 +280,38 @@ impl<'a> Session<'a> {
         }
         .await;
 
-        // Leave cleanly whatever happened: stop the analysis, close both connections, end the session.
+        // Leave cleanly whatever happened: stop the analysis, close both connections, end the session. When
+        // Janus is gone nothing answers, so the closes run together and are bounded: the guard rejoins (and
+        // is blind) only once they are done.
+        if let Err(e) = &result {
+            log::debug!("session ends: {e:#}");
+        }
+        let leaving = Instant::now();
         self.metrics.sfu_joined.set(0);
         for (_, w) in watched.drain() {
             self.workers.remove(&w.handle);
         }
         self.outbox.clear();
         self.metrics.set_states(self.outbox.states());
-        if let Some((peer, _, _)) = sub.take() {
-            peer.close().await;
+        let sub_peer = sub.take().map(|(peer, _, _)| peer);
+        let close = tokio::spawn(async move {
+            let close_sub = async {
+                if let Some(peer) = &sub_peer {
+                    peer.close().await;
+                }
+            };
+            tokio::join!(close_sub, pub_peer.close());
+            if !janus.is_closed() {
+                janus.destroy().await;
+            }
+        });
+        if tokio::time::timeout(LEAVE_TIMEOUT, close).await.is_err() {
+            log::warn!(
+                "closing the session's connections takes more than {} s; finishing in the background",
+                LEAVE_TIMEOUT.as_secs()
+            );
         }
-        pub_peer.close().await;
-        if !janus.is_closed() {
-            janus.destroy().await;
-        }
+        log::debug!("left the session in {} ms", leaving.elapsed().as_millis());
         result
     }
 
