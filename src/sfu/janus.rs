@@ -100,10 +100,12 @@ impl Janus {
                     };
                     route(&v, &pending, &handles);
                 }
-                // Wake everyone: pending requests fail, handle event streams end.
+                // Closed first, then wake everyone (pending requests fail, handle event streams end): whoever
+                // is woken sees `is_closed()`, and a request registered after the clear sees it too (`request`
+                // checks after registering) instead of waiting its whole timeout for an answer.
+                let _ = closed_tx.send(true);
                 pending.lock().unwrap().clear();
                 handles.lock().unwrap().clear();
-                let _ = closed_tx.send(true);
             });
         }
         let mut prefix = [0u8; 6];
