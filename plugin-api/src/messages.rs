@@ -174,6 +174,10 @@ pub struct Verdict {
     pub score: Option<f64>,
     /// The separate signals behind the score; each absent when unknown.
     pub signals: Signals,
+    /// Why the participant is not judged now (added within v1; with `state` `no-face`, which a reader that
+    /// does not know this member already shows as "no judgement"). Absent while the guard judges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<NotJudged>,
     /// The span of the participant's media the verdict covers.
     pub window: Window,
     /// Wall-clock send time, RFC 3339 UTC with milliseconds; see [`format_sent_at`].
@@ -234,6 +238,58 @@ pub struct ParticipantStatus {
     /// [`Window`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_ms: Option<u64>,
+    /// The window that last judged the participant (added within v1): a heartbeat repeats a state, it never
+    /// makes an old judgement current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// Milliseconds of the guard's wall time between judging that window and sending this heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<u64>,
+    /// Why the participant is not judged now, as [`Verdict::not_judged`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<NotJudged>,
+}
+
+/// Why the guard cannot judge a participant now (kebab-case on the wire). Sent with state `no-face`. A reader
+/// maps reasons it does not know to [`NotJudged::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum NotJudged {
+    /// `"too-few-frames"`: frames are missing from the video (a stalled or very slow sender).
+    #[serde(rename = "too-few-frames")]
+    TooFewFrames,
+    /// `"over-capacity"`: the guard cannot analyse this participant's video in real time (too many
+    /// participants for the machine).
+    #[serde(rename = "over-capacity")]
+    OverCapacity,
+    /// `"camera-off"`: the participant sends no video (audio only, or the camera is off).
+    #[serde(rename = "camera-off")]
+    CameraOff,
+    /// `"unsupported-codec"`: the participant's video is in a codec the guard does not decode.
+    #[serde(rename = "unsupported-codec")]
+    UnsupportedCodec,
+    /// `"other"`, or a reason this version does not know.
+    #[serde(rename = "other", other)]
+    Other,
+}
+
+impl NotJudged {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotJudged::TooFewFrames => "too-few-frames",
+            NotJudged::OverCapacity => "over-capacity",
+            NotJudged::CameraOff => "camera-off",
+            NotJudged::UnsupportedCodec => "unsupported-codec",
+            NotJudged::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for NotJudged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the guard currently thinks of a participant. Serialized as the kebab-case strings below.
@@ -258,7 +314,7 @@ pub enum State {
 }
 
 /// The signals a verdict's score is fused from; each `None` (absent on the wire) when unknown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Signals {
     /// Probability in `[0, 1]` that the face's appearance is manipulated (spatial + temporal network).
@@ -271,6 +327,14 @@ pub struct Signals {
     /// comes after the lips.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub av_offset_ms: Option<i64>,
+    /// The lip-sync estimator's confidence in `av_offset_ms`, in `[0, 1]` (added within v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lipsync_confidence: Option<f64>,
+    /// Which detectors agree on the state (added within v1): `temporal` (the learned head's score reached
+    /// its threshold), `lipsync` (the classical estimator measured audio and lips apart beyond what capture
+    /// paths give). An `alert` names at least two; empty for `clear`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 /// A span of a participant's media: milliseconds on that participant's media clock, counted from the
@@ -325,6 +389,7 @@ impl Verdict {
             state,
             score,
             signals: Signals::default(),
+            not_judged: None,
             window,
             sent_at: sent_at.into(),
             sig: None,
@@ -369,7 +434,16 @@ impl Participant {
 impl ParticipantStatus {
     /// A status with no display name, score or `since_ms`; set those members afterwards.
     pub fn new(id: impl Into<String>, state: State) -> Self {
-        ParticipantStatus { id: id.into(), display: None, state, score: None, since_ms: None }
+        ParticipantStatus {
+            id: id.into(),
+            display: None,
+            state,
+            score: None,
+            since_ms: None,
+            window: None,
+            age_ms: None,
+            not_judged: None,
+        }
     }
 }
 

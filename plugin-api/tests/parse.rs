@@ -109,3 +109,26 @@ fn from_str_is_parse() {
     let ex = &valid_examples()[0];
     assert_eq!(ex.wire.parse::<Message>().unwrap(), parse(&ex.wire).unwrap());
 }
+
+#[test]
+fn not_judged_reasons_evidence_and_judged_windows_are_read_and_unknown_reasons_are_other() {
+    use deepfake_guard_plugin_api::messages::{Message, NotJudged, State, parse};
+    let v = r#"{"type":"deepfake-guard.verdict","v":1,"seq":3,"room":"1","participant":{"id":"7"},
+        "state":"no-face","signals":{},"not_judged":"camera-off","window":{"start_ms":0,"end_ms":0},
+        "sent_at":"2026-01-01T00:00:00.000Z"}"#;
+    let Message::Verdict(v) = parse(v).unwrap() else { panic!("not a verdict") };
+    assert_eq!((v.state, v.not_judged), (State::NoFace, Some(NotJudged::CameraOff)));
+    // a reason a newer guard adds is read as `other`, not refused
+    let newer = r#"{"type":"deepfake-guard.verdict","v":1,"seq":4,"room":"1","participant":{"id":"7"},
+        "state":"no-face","signals":{"evidence":["temporal","lipsync"],"lipsync_confidence":0.8},
+        "not_judged":"tab-in-background","window":{"start_ms":0,"end_ms":0},"sent_at":"2026-01-01T00:00:00.000Z"}"#;
+    let Message::Verdict(v) = parse(newer).unwrap() else { panic!("not a verdict") };
+    assert_eq!(v.not_judged, Some(NotJudged::Other));
+    assert_eq!(v.signals.evidence, ["temporal", "lipsync"]);
+    assert_eq!(v.signals.lipsync_confidence, Some(0.8));
+    // an older guard's verdict, without the new members, still reads
+    let older = r#"{"type":"deepfake-guard.verdict","v":1,"seq":5,"room":"1","participant":{"id":"7"},
+        "state":"clear","signals":{},"window":{"start_ms":0,"end_ms":1},"sent_at":"2026-01-01T00:00:00.000Z"}"#;
+    let Message::Verdict(v) = parse(older).unwrap() else { panic!("not a verdict") };
+    assert!(v.not_judged.is_none() && v.signals.evidence.is_empty());
+}

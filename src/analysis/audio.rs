@@ -2,7 +2,8 @@
 //!
 //! 16 kHz mono samples are cut into 25 ms Hann windows every 10 ms; each hop yields log-mel energies, a
 //! speech-band loudness envelope and spectral-flux onset strength. A video frame then takes the mean of the
-//! hops whose centres fall inside its own interval, so audio and video features share one clock.
+//! hops whose centres fall inside its own interval, so audio and video features share one clock. The temporal
+//! head's window takes its audio columns the same way on its own 40 ms grid, whatever the video's frame rate.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,8 +17,10 @@ const WIN: usize = 400; // 25 ms
 const HOP: usize = 160; // 10 ms
 const FFT: usize = 512;
 const HOP_US: i64 = 10_000;
-/// How much hop history is kept (media time).
-const KEEP_US: i64 = 4_000_000;
+/// How much hop history is kept (media time): a window (3.2 s) behind video that audio may lead by up to
+/// the analyser's audio wait (1 s), with room to spare; the head's audio columns are taken from it on the
+/// grid's own times.
+const KEEP_US: i64 = 6_000_000;
 
 /// Audio features of one video frame (owned copy of [`deepfake_guard_plugin_api::AudioFeatures`]).
 #[derive(Clone, Copy, Debug)]
@@ -219,14 +222,9 @@ impl AudioFeaturizer {
             return None;
         }
         let (mut n, mut power, mut env, mut onset, mut mel) = (0u32, 0.0f32, 0.0f32, 0.0f32, [0.0f32; MEL_BANDS]);
-        // Hops are in time order: walk back from the newest.
-        for h in self.hops.iter().rev() {
-            if h.centre_us < start {
-                break;
-            }
-            if h.centre_us >= end {
-                continue;
-            }
+        // Hops are in time order.
+        let first = self.hops.partition_point(|h| h.centre_us < start);
+        for h in self.hops.range(first..).take_while(|h| h.centre_us < end) {
             n += 1;
             power += h.power;
             env += h.envelope;

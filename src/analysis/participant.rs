@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use deepfake_guard_plugin_api::messages::State;
+use deepfake_guard_plugin_api::messages::{NotJudged, State};
 use deepfake_guard_plugin_api::{AudioFeatures, Detector, FaceFeatures, FrameFeatures, Signal, Window};
 
 use super::audio::{AudioFeaturizer, AudioFrame};
@@ -25,6 +25,10 @@ pub struct AnalyzerConfig {
     pub detect_every: u32,
     /// Analyse every n-th video frame (1 = all).
     pub frame_stride: u32,
+    /// A frame closer than this (media time) to the last analysed one is not analysed: the head's grid is
+    /// 40 ms, so 50 and 60 fps sources are analysed at 25 and 30 fps (half the work, the same verdicts).
+    /// Such frames are not counted as skipped. 0 analyses every frame.
+    pub min_frame_gap_us: i64,
     /// Run the backbone every n-th analysed frame with a face (1 = all).
     pub backbone_every: u32,
     /// Minimum face-presence probability from the landmark model to keep tracking.
@@ -49,6 +53,12 @@ pub struct AnalyzerConfig {
     pub strong_windows: u32,
     /// With `verdict: None`: windows in a row below the clearing threshold that end an alert or `suspicious`.
     pub clear_windows: u32,
+    /// With `verdict: None`: whether the head's score alone may raise an alert (off: it needs the lip-sync
+    /// estimator's corroboration; see [`VerdictConfig::head_alone_alerts`]).
+    pub head_alone_alerts: bool,
+    /// With `verdict: None`: media time of windows in a row that cannot be judged (frames missing, or the
+    /// guard behind) after which the participant is reported as not judged, with the reason.
+    pub stale_us: i64,
     /// Emit every frame's feature row ([`Output::Row`]) and each window's head input (for training).
     pub export_rows: bool,
     /// A steady audio/video offset up to this size (ms, either way) that the lip-sync estimator measures with
@@ -62,6 +72,7 @@ impl Default for AnalyzerConfig {
         Self {
             detect_every: 10,
             frame_stride: 1,
+            min_frame_gap_us: 26_000,
             backbone_every: 1,
             min_presence: 0.5,
             window_us: 3_200_000,
@@ -74,6 +85,8 @@ impl Default for AnalyzerConfig {
             raise_windows: VerdictConfig::default().raise_windows,
             strong_windows: 0,
             clear_windows: VerdictConfig::default().clear_windows,
+            head_alone_alerts: false,
+            stale_us: 3_000_000,
             export_rows: false,
             natural_offset_ms: 60.0,
         }
@@ -88,8 +101,9 @@ pub struct WindowReport {
     /// Frames that arrived in the window but were not analysed ([`Analyzer::skip_video`]). A window with
     /// more than 10 % of them is not scored.
     pub skipped: u32,
-    /// Slots of the head's 40 ms grid with no frame of their own (dropped frames, or a source slower than
-    /// 25 fps). A window with more than 5 % of them is not scored: the head never saw such input.
+    /// Slots of the head's 40 ms grid inside a gap of lost frames (wider than `temporal::MAX_GAP_US`; slots
+    /// between the frames of a slower source are interpolated and count as covered). A window with more than
+    /// 5 % of them is not scored: the head never saw such input.
     pub held_slots: u32,
     /// Analysed frames in the window.
     pub frames: u32,
@@ -108,6 +122,15 @@ pub struct WindowReport {
     pub signals: Vec<(String, Signal)>,
     /// The temporal head's p(fake) and offset estimate for the window, if the manifest has a head.
     pub head: Option<HeadOutput>,
+    /// The head's score when it counts (a face, frames complete); `None`: the window was not judged.
+    pub score: Option<f32>,
+    /// Whether the lip-sync estimator measured, with confidence, an offset beyond the capture paths' range.
+    pub corroborated: bool,
+    /// The detectors whose evidence points to a manipulation in this window: `temporal` (the head's score at
+    /// or above the alert threshold), `lipsync` (corroborated).
+    pub evidence: Vec<&'static str>,
+    /// Why the participant is not judged, when its state says so.
+    pub not_judged: Option<NotJudged>,
     /// The participant's state after this window (`None` without a head).
     pub state: Option<State>,
     /// With [`AnalyzerConfig::export_rows`]: the row sequence number of each grid slot (-1: empty) and the
@@ -119,6 +142,11 @@ impl WindowReport {
     /// Whether a face was present for most of the window.
     pub fn face(&self) -> bool {
         self.face_ratio >= 0.5
+    }
+
+    /// Whether the head's score of this window counts.
+    pub fn judged(&self) -> bool {
+        self.score.is_some()
     }
 }
 
@@ -167,6 +195,9 @@ pub struct Summary {
     pub alert_windows: u64,
     /// The thresholds verdicts were made with (`None` without a head).
     pub verdict_config: Option<VerdictConfig>,
+    /// Windows with a face that were not judged: frames missing, or the analysis behind.
+    pub too_few_frames_windows: u64,
+    pub behind_windows: u64,
 }
 
 impl Summary {
@@ -183,10 +214,38 @@ impl Summary {
         (self.scored_windows > 0).then(|| (self.score_sum / self.scored_windows as f64) as f32)
     }
 
-    /// `genuine`, `fake`, `no-face` or `no-audio`; `None` without a temporal head (and with a face).
+    /// `genuine`, `fake`, `suspicious`, `no-face` or `no-audio`; `None` without a temporal head, or with a face
+    /// but no window judged ([`no_verdict_reason`](Self::no_verdict_reason) says why).
     pub fn verdict(&self) -> Option<Verdict> {
         let cfg = self.verdict_config.as_ref()?;
         Verdict::from_totals(self.face_ratio(), self.audio_ratio(), self.score(), self.alert_windows, cfg)
+    }
+
+    /// Why [`verdict`](Self::verdict) is `None`, in words.
+    pub fn no_verdict_reason(&self) -> Option<String> {
+        if self.verdict().is_some() {
+            return None;
+        }
+        Some(if self.verdict_config.is_none() {
+            "the manifest has no temporal head".into()
+        } else if self.windows == 0 {
+            "the media is shorter than half an analysis window (1.6 s of video)".into()
+        } else if self.too_few_frames_windows + self.behind_windows > 0 {
+            let mut parts = Vec::new();
+            if self.too_few_frames_windows > 0 {
+                parts.push(format!(
+                    "{} had frames missing (gaps over {} ms: a stalled sender, or under 7 fps)",
+                    self.too_few_frames_windows,
+                    temporal::MAX_GAP_US / 1000
+                ));
+            }
+            if self.behind_windows > 0 {
+                parts.push(format!("{} had frames skipped by an analysis that fell behind", self.behind_windows));
+            }
+            format!("no window could be judged: of {} windows, {}", self.windows, parts.join(", "))
+        } else {
+            format!("no window could be judged ({} windows)", self.windows)
+        })
     }
 }
 
@@ -400,6 +459,8 @@ impl Analyzer {
                     strong: VerdictConfig::default().strong.max(h.params.threshold),
                     strong_windows: cfg.strong_windows,
                     clear_windows: cfg.clear_windows,
+                    head_alone_alerts: cfg.head_alone_alerts,
+                    stale_windows: (cfg.stale_us.max(0) + cfg.hop_us.max(1) - 1) as u32 / cfg.hop_us.max(1) as u32,
                     ..VerdictConfig::default()
                 }))
             }),
@@ -432,6 +493,9 @@ impl Analyzer {
         }
         if frame.pts_us <= self.last_frame_us {
             return Ok(()); // out of order or duplicate: the clock must advance
+        }
+        if self.last_frame_us != i64::MIN && frame.pts_us - self.last_frame_us < self.cfg.min_frame_gap_us {
+            return Ok(()); // a source faster than the grid needs
         }
         if self.last_frame_us != i64::MIN {
             // Smoothed frame interval, for the audio window of each frame.
@@ -606,6 +670,12 @@ impl Analyzer {
 
     fn finish_frame(&mut self, rec: &FrameRec, audio: &AudioFrame, models: &mut Models) -> Result<(), AnalysisError> {
         self.next_window_start.get_or_insert(rec.pts_us);
+        // The frame's row first: the windows this frame closes interpolate their last slots towards it.
+        fill_row(&mut self.row, rec, audio, self.ring.dim());
+        let seq = self.ring.push(rec.pts_us, &self.row);
+        if self.cfg.export_rows {
+            self.outputs.push_back(Output::Row(FeatureRow { seq, pts_us: rec.pts_us, values: self.row.clone() }));
+        }
         // Close every window that ends at or before this frame.
         self.close_windows_before(rec.pts_us, models)?;
         let af = AudioFeatures::new(audio.present, audio.level_db, audio.envelope, audio.onset, &audio.log_mel);
@@ -645,11 +715,6 @@ impl Analyzer {
             mouth_open: rec.face.as_ref().map_or(0.0, |f| f.mouth_open),
             has_audio: audio.present,
         });
-        fill_row(&mut self.row, rec, audio, self.ring.dim());
-        let seq = self.ring.push(rec.pts_us, &self.row);
-        if self.cfg.export_rows {
-            self.outputs.push_back(Output::Row(FeatureRow { seq, pts_us: rec.pts_us, values: self.row.clone() }));
-        }
         Ok(())
     }
 
@@ -698,7 +763,19 @@ impl Analyzer {
         temporal::sync_vector(self.lipsync.last_curve(), &mut sync);
         let slots = models.head.as_ref().map_or(temporal::SLOTS, |h| h.slots);
         let phase = self.ring.phase(window.end_us, slots);
-        self.ring.gather(window.end_us + phase, slots, &mut self.head_frames, &mut self.head_seqs);
+        let grid_end = window.end_us + phase;
+        let covered = self.ring.gather(grid_end, slots, &mut self.head_frames, &mut self.head_seqs);
+        if self.cfg.expect_audio {
+            // Audio is continuous: each slot's audio columns come from the sound at the slot's own time, not
+            // from the video frames around it (at 15 fps two slots in three have no frame of their own).
+            let dim = self.head_frames.len() / slots.max(1);
+            for k in 0..slots {
+                let t = grid_end - (slots - k) as i64 * temporal::GRID_US;
+                if let Some(a) = self.audio.frame_features(t, temporal::GRID_US) {
+                    fill_audio(&mut self.head_frames[k * dim..(k + 1) * dim], &a);
+                }
+            }
+        }
         // A small, steady audio/video offset is how real clients capture (Chromium's audio comes ~25 ms late
         // through Janus), not a manipulation; the head was trained on clips exactly in sync and reads 40 ms as
         // drift. When this window's lip-sync estimate is confident, up to the natural range of it is taken as
@@ -737,11 +814,10 @@ impl Analyzer {
         // Without a face the head has nothing to judge, and with frames missing (the caller fell behind and
         // skipped them) its input has holes it was never trained on: in both cases its score does not count.
         let min_face = self.verdict.as_ref().map_or(0.5, |v| v.config().min_face_ratio);
-        // Grid slots with no frame of their own (held from the slot before, or empty): frames the sender or
-        // the network dropped. The head was trained on unbroken 25 fps video, where these are a face swap's
-        // frozen frames.
-        let held =
-            self.head_seqs.iter().enumerate().filter(|&(i, &q)| q < 0 || (i > 0 && q == self.head_seqs[i - 1])).count();
+        // Grid slots in a gap of lost frames (held from a frame beside it, or empty): the sender or the network
+        // dropped frames there. Slots between frames of a slower source are interpolated on media time and
+        // count as covered (`FeatureRing::gather`).
+        let held = slots - covered;
         // An independent second opinion for the fast alert path: the classical lip-sync estimator measures, with
         // confidence, an offset well beyond what capture paths give (lip-sync drift): twice the natural range,
         // so that a client whose own offset wanders just past the natural limit never takes the fast path.
@@ -757,12 +833,35 @@ impl Analyzer {
             signals
                 .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
         }
-        let state = self.verdict.as_mut().and_then(|v| v.update(face_ratio, audio_ratio, score, corroborated));
+        // Why a window with a face has no score: the guard skipped frames to keep up, or frames are missing.
+        let unjudged = (head.is_some() && score.is_none() && face_ratio >= min_face).then(|| {
+            if skipped as f32 > MAX_SKIPPED_SHARE * (frames + skipped) as f32 {
+                NotJudged::OverCapacity
+            } else {
+                NotJudged::TooFewFrames
+            }
+        });
+        let state =
+            self.verdict.as_mut().and_then(|v| v.update(face_ratio, audio_ratio, score, corroborated, unjudged));
+        let not_judged = self.verdict.as_ref().and_then(|v| v.reason()).filter(|_| state == Some(State::NoFace));
+        let alert_threshold = self.verdict.as_ref().map_or(f32::INFINITY, |v| v.config().alert);
+        let mut evidence = Vec::new();
+        if score.is_some_and(|s| s >= alert_threshold) {
+            evidence.push("temporal");
+        }
+        if corroborated && score.is_some() {
+            evidence.push("lipsync");
+        }
         if let Some(s) = score {
             self.summary.scored_windows += 1;
             self.summary.score_sum += s as f64;
         }
         self.summary.alert_windows += (state == Some(State::Alert)) as u64;
+        match unjudged {
+            Some(NotJudged::OverCapacity) => self.summary.behind_windows += 1,
+            Some(_) => self.summary.too_few_frames_windows += 1,
+            None => {}
+        }
         self.summary.windows += 1;
         self.outputs.push_back(Output::Window(WindowReport {
             start_us: window.start_us,
@@ -777,6 +876,10 @@ impl Analyzer {
             sync: self.lipsync.last(),
             signals,
             head,
+            score,
+            corroborated,
+            evidence,
+            not_judged,
             state,
             head_input: self.cfg.export_rows.then(|| (self.head_seqs.clone(), sync.to_vec())),
         }));
@@ -858,12 +961,19 @@ fn fill_row(row: &mut Vec<f32>, rec: &FrameRec, audio: &AudioFrame, dim: usize) 
             row[AUX..AUX + n].copy_from_slice(&f.embedding[..n]);
         }
     }
+    fill_audio(row, audio);
+}
+
+/// The audio columns of a row (zeros where there is no audio).
+fn fill_audio(row: &mut [f32], audio: &AudioFrame) {
     if audio.present {
         row[ix::AUDIO] = 1.0;
         row[ix::LEVEL] = audio.level_db / 100.0;
         row[ix::ENVELOPE] = (audio.envelope + 1e-6).ln();
         row[ix::ONSET] = audio.onset;
         row[ix::LOG_MEL..ix::LOG_MEL + audio.log_mel.len()].copy_from_slice(&audio.log_mel);
+    } else {
+        row[ix::AUDIO..ix::LOG_MEL + audio.log_mel.len()].fill(0.0);
     }
 }
 

@@ -39,6 +39,12 @@ pub const SYNC_LAGS: usize = 41;
 pub const SYNC_LEN: usize = SYNC_LAGS + 2;
 /// Version of the feature layout; a head records the version it was trained on.
 pub const FEATURE_VERSION: u32 = 1;
+/// Widest gap between two frames that a slot is interpolated across (a 10 fps source with jitter). A slot in
+/// a wider gap (frames lost) holds the nearer frame and does not count as covered.
+pub const MAX_GAP_US: i64 = 150_000;
+/// Row columns measured against the previous frame (landmark motion, embedding change, crop change,
+/// brightness change), rescaled to one grid step when the source's frame interval is not the grid's.
+pub const DELTA_COLS: [usize; 4] = [ix::LANDMARK_MOTION, ix::EMBEDDING_DELTA, ix::THUMB_DELTA, ix::CENTRE_BORDER_DELTA];
 
 /// Indices into the aux part of a row.
 pub mod ix {
@@ -71,8 +77,9 @@ pub struct FeatureRing {
 }
 
 impl FeatureRing {
-    /// Rows of `dim` values, kept for `keep_us` of media time.
+    /// Rows of `dim` values (at least [`AUX`]), kept for `keep_us` of media time.
     pub fn new(dim: usize, keep_us: i64) -> Self {
+        assert!(dim >= AUX, "a feature row holds at least the AUX columns"); // the layout's invariant
         Self { dim, meta: VecDeque::new(), data: VecDeque::new(), next_seq: 0, keep_us }
     }
 
@@ -94,33 +101,95 @@ impl FeatureRing {
         seq
     }
 
-    /// Fill `out` (`slots x dim`) with the rows on the grid `end - slots*40ms .. end`: slot `k` takes the last
-    /// row at or before its time + half a step, if that row is less than 1.5 steps old; else zeros.
-    /// `seqs` gets each slot's row sequence number (-1 for an empty slot). Returns the filled slots.
+    /// Fill `out` (`slots x dim`) with the window of `slots` grid slots that ends at `end_us`, defined on media
+    /// time whatever the source's frame rate: slot `k` (at `end - (slots - k) * 40 ms`) takes the two frames
+    /// around its time, interpolated linearly (the change columns rescaled from the source's frame interval to
+    /// the grid's, see [`DELTA_COLS`]); a frame exactly on the slot time is taken as it is, so 25 fps video on
+    /// the grid gives its own rows. Across a gap wider than [`MAX_GAP_US`] (frames lost) or where the face
+    /// comes or goes between the two frames, the nearer frame is held if it is less than 1.5 steps away (else
+    /// the slot is empty, zeros). `seqs` gets each slot's nearest row sequence number (-1: empty).
+    /// Returns the slots that were *covered* (interpolated or on a frame, not held across a gap or empty).
     pub fn gather(&self, end_us: i64, slots: usize, out: &mut Vec<f32>, seqs: &mut Vec<i64>) -> usize {
+        let dim = self.dim;
         out.clear();
-        out.resize(slots * self.dim, 0.0);
+        out.resize(slots * dim, 0.0);
         seqs.clear();
         let start = end_us - slots as i64 * GRID_US;
-        let mut i = 0usize; // first row not yet known to be before the slot
-        let mut filled = 0;
+        let scale = self.delta_scale(start, end_us);
+        let mut i = 0usize; // first row after the slot time
+        let mut covered = 0;
         for k in 0..slots {
             let t = start + k as i64 * GRID_US;
-            while i < self.meta.len() && self.meta[i].0 <= t + GRID_US / 2 {
+            while i < self.meta.len() && self.meta[i].0 <= t {
                 i += 1;
             }
-            let chosen = i.checked_sub(1).filter(|&j| self.meta[j].0 > t - GRID_US * 3 / 2);
-            match chosen {
-                Some(j) => {
-                    let src = self.data.range(j * self.dim..(j + 1) * self.dim);
-                    out[k * self.dim..(k + 1) * self.dim].iter_mut().zip(src).for_each(|(o, v)| *o = *v);
-                    seqs.push(self.meta[j].1 as i64);
-                    filled += 1;
+            let before = i.checked_sub(1);
+            let after = (i < self.meta.len()).then_some(i);
+            let row = |j: usize| self.data.range(j * dim..(j + 1) * dim);
+            let dst = &mut out[k * dim..(k + 1) * dim];
+            let interp = match (before, after) {
+                (Some(a), _) if self.meta[a].0 == t => Some((a, a, 0.0)),
+                (Some(a), Some(b)) => {
+                    let (ta, tb) = (self.meta[a].0, self.meta[b].0);
+                    let same_face = self.data[a * dim + ix::FACE] == self.data[b * dim + ix::FACE];
+                    (tb - ta <= MAX_GAP_US && same_face).then(|| (a, b, (t - ta) as f32 / (tb - ta) as f32))
                 }
-                None => seqs.push(-1),
+                _ => None,
+            };
+            match interp {
+                Some((a, b, w)) => {
+                    if w == 0.0 || a == b {
+                        dst.iter_mut().zip(row(a)).for_each(|(o, v)| *o = *v);
+                    } else {
+                        dst.iter_mut().zip(row(a).zip(row(b))).for_each(|(o, (x, y))| *o = x + (y - x) * w);
+                        // Flags are not blended: the nearer frame's.
+                        let near = if w < 0.5 { a } else { b };
+                        for c in [ix::FACE, ix::MULTI_FACE, ix::AUDIO] {
+                            dst[c] = self.data[near * dim + c];
+                        }
+                    }
+                    if scale != 1.0 {
+                        DELTA_COLS.iter().for_each(|&c| dst[c] *= scale);
+                    }
+                    seqs.push(self.meta[if w < 0.5 { a } else { b }].1 as i64);
+                    covered += 1;
+                }
+                None => {
+                    // Hold the nearer frame across a gap, if it is close enough.
+                    let dist = |j: usize| (self.meta[j].0 - t).abs();
+                    let near = match (before, after) {
+                        (Some(a), Some(b)) => Some(if dist(a) <= dist(b) { a } else { b }),
+                        (a, _) => a, // before the first frame: empty
+                    }
+                    .filter(|&j| dist(j) < GRID_US * 3 / 2);
+                    match near {
+                        Some(j) => {
+                            dst.iter_mut().zip(row(j)).for_each(|(o, v)| *o = *v);
+                            seqs.push(self.meta[j].1 as i64);
+                        }
+                        None => seqs.push(-1),
+                    }
+                }
             }
         }
-        filled
+        covered
+    }
+
+    /// Factor that turns the change columns of rows in `(start, end]`, each measured against the frame before
+    /// it, into changes per grid step: the grid step over the median frame interval there, when that differs
+    /// from the grid by more than 10 % (a 15 fps frame's change spans 67 ms, 1.67 grid steps). A frame lost
+    /// here and there leaves the median, and so the factor, alone: its successor's change spans the loss, as
+    /// the head was trained (`models/training/augment.py`).
+    fn delta_scale(&self, start: i64, end: i64) -> f32 {
+        let times = self.meta.iter().map(|m| m.0).filter(|&t| t > start - GRID_US * 2 && t <= end + GRID_US * 2);
+        let mut gaps: Vec<i64> = times.clone().zip(times.skip(1)).map(|(a, b)| b - a).collect();
+        if gaps.len() < 4 {
+            return 1.0;
+        }
+        let mid = gaps.len() / 2;
+        let median = *gaps.select_nth_unstable(mid).1;
+        let ratio = GRID_US as f32 / median.max(1) as f32;
+        if (ratio - 1.0).abs() <= 0.1 { 1.0 } else { ratio.clamp(0.2, 2.0) }
     }
 
     /// Where the frames of the `slots` grid slots that end at `end_us` sit relative to the slot times, in
@@ -189,15 +258,15 @@ mod phase_tests {
 
     #[test]
     fn phase_follows_jittered_frames_and_is_zero_on_the_grid() {
-        let mut ring = FeatureRing::new(1, 10_000_000);
-        let row = [0.0f32];
+        let mut ring = FeatureRing::new(AUX, 10_000_000);
+        let row = [0.0f32; AUX];
         for k in 0..80 {
             ring.push(k * GRID_US, &row);
         }
         assert_eq!(ring.phase(80 * GRID_US, 80), 0);
         // Frames 19 ms after the grid, jittering by +-5 ms: without the phase many would land in the next
         // slot; with it every slot gets exactly one distinct frame.
-        let mut ring = FeatureRing::new(1, 10_000_000);
+        let mut ring = FeatureRing::new(AUX, 10_000_000);
         for k in 0..80i64 {
             let jitter = [0, 5_000, -5_000, 3_000][k as usize % 4];
             ring.push(k * GRID_US + 19_000 + jitter, &row);
@@ -210,10 +279,6 @@ mod phase_tests {
         let mut distinct = seqs.clone();
         distinct.dedup();
         assert_eq!(distinct.len(), 80, "{seqs:?}");
-        ring.gather(end, 80, &mut out, &mut seqs);
-        let mut naive = seqs.clone();
-        naive.dedup();
-        assert!(naive.len() < 80, "the test must show the problem the phase solves");
     }
 }
 
@@ -327,39 +392,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gather_maps_25fps_frames_one_to_one_and_leaves_gaps_empty() {
-        let mut ring = FeatureRing::new(2, 10_000_000);
+    fn gather_maps_25fps_frames_one_to_one_and_interpolates_a_lost_frame() {
+        let mut ring = FeatureRing::new(AUX, 10_000_000);
+        let mut row = vec![0.0f32; AUX];
+        row[ix::FACE] = 1.0;
         for i in 0..10i64 {
             if i == 4 {
                 continue; // a lost frame
             }
-            ring.push(1_000_000 + i * 40_000, &[i as f32, 1.0]);
+            row[ix::MOUTH_OPEN] = i as f32;
+            ring.push(1_000_000 + i * 40_000, &row);
         }
         let (mut out, mut seqs) = (Vec::new(), Vec::new());
-        let filled = ring.gather(1_000_000 + 10 * 40_000, 10, &mut out, &mut seqs);
-        // slot 4 falls back to frame 3 (40 ms old, within 1.5 steps)
-        assert_eq!(filled, 10);
-        let firsts: Vec<f32> = out.chunks(2).map(|r| r[0]).collect();
-        assert_eq!(firsts, vec![0.0, 1.0, 2.0, 3.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        let covered = ring.gather(1_000_000 + 10 * 40_000, 10, &mut out, &mut seqs);
+        // slot 4 lies between frames 3 and 5 (80 ms apart): interpolated, and covered
+        assert_eq!(covered, 10);
+        let mouth: Vec<f32> = out.chunks(AUX).map(|r| r[ix::MOUTH_OPEN]).collect();
+        assert_eq!(mouth, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(seqs, vec![0, 1, 2, 3, 4, 4, 5, 6, 7, 8], "the nearer frame; the later one half way");
         // a window reaching before the first frame has empty slots at its start
-        let filled = ring.gather(1_000_000 + 4 * 40_000, 8, &mut out, &mut seqs);
-        assert_eq!(filled, 4);
+        let covered = ring.gather(1_000_000 + 4 * 40_000, 8, &mut out, &mut seqs);
+        assert_eq!(covered, 4);
         assert_eq!(&seqs[..4], &[-1, -1, -1, -1]);
-        assert!(out[..8].iter().all(|v| *v == 0.0));
+        assert!(out[..4 * AUX].iter().all(|v| *v == 0.0));
     }
 
     #[test]
-    fn gather_at_30fps_fills_every_slot_from_a_recent_frame() {
-        let mut ring = FeatureRing::new(1, 10_000_000);
-        for i in 0..120i64 {
-            ring.push(i * 33_333, &[i as f32]);
+    fn a_long_gap_is_held_not_interpolated_and_not_covered() {
+        let mut ring = FeatureRing::new(AUX, 10_000_000);
+        let mut row = vec![0.0f32; AUX];
+        row[ix::FACE] = 1.0;
+        for i in (0..5i64).chain(10..20) {
+            row[ix::MOUTH_OPEN] = i as f32;
+            ring.push(i * 40_000, &row);
         }
         let (mut out, mut seqs) = (Vec::new(), Vec::new());
-        assert_eq!(ring.gather(3_900_000, 80, &mut out, &mut seqs), 80);
-        for (k, v) in out.iter().enumerate() {
-            let t = 3_900_000 - 80 * 40_000 + k as i64 * 40_000;
-            let pts = *v as i64 * 33_333;
-            assert!(pts <= t + 20_000 && pts > t - 60_000, "slot {k}: frame at {pts} for {t}");
+        // frames 5..9 lost: a 240 ms gap, over MAX_GAP_US
+        let covered = ring.gather(20 * 40_000, 20, &mut out, &mut seqs);
+        assert_eq!(covered, 20 - 5);
+        let mouth: Vec<f32> = out.chunks(AUX).map(|r| r[ix::MOUTH_OPEN]).collect();
+        assert_eq!(&mouth[4..11], &[4.0, 4.0, 0.0, 0.0, 0.0, 10.0, 10.0], "held within 1.5 steps, else empty");
+    }
+
+    #[test]
+    fn any_frame_rate_fills_every_slot_on_media_time() {
+        for fps in [10.0f64, 12.0, 15.0, 20.0, 24.0, 30.0] {
+            let step = (1e6 / fps) as i64;
+            let mut ring = FeatureRing::new(AUX, 10_000_000);
+            let mut row = vec![0.0f32; AUX];
+            row[ix::FACE] = 1.0;
+            row[ix::LANDMARK_MOTION] = 0.01 * step as f32 / GRID_US as f32; // a steady motion
+            for i in 0..(5.0 * fps) as i64 {
+                row[ix::MOUTH_OPEN] = (i * step) as f32 / 1e6; // the frame's own time, seconds
+                ring.push(i * step, &row);
+            }
+            let (mut out, mut seqs) = (Vec::new(), Vec::new());
+            let end = 4_000_000;
+            assert_eq!(ring.gather(end, 80, &mut out, &mut seqs), 80, "{fps} fps");
+            for (k, r) in out.chunks(AUX).enumerate() {
+                let t = (end - (80 - k as i64) * GRID_US) as f32 / 1e6;
+                assert!((r[ix::MOUTH_OPEN] - t).abs() < 1e-4, "{fps} fps slot {k}: {} for {t}", r[ix::MOUTH_OPEN]);
+                // the change per frame becomes the change per grid step
+                assert!((r[ix::LANDMARK_MOTION] - 0.01).abs() < 1e-3, "{fps} fps: {}", r[ix::LANDMARK_MOTION]);
+                assert_eq!(r[ix::FACE], 1.0);
+            }
         }
     }
 

@@ -170,6 +170,8 @@ pub fn window_json(w: &WindowReport) -> serde_json::Value {
         "audio_ratio": round3(w.audio_ratio),
         "score": window_score(w).map(round3),
         "state": w.state.map(state_str),
+        "evidence": w.evidence,
+        "not_judged": w.not_judged.map(|r| r.as_str()),
         "head_offset_ms": window_score(w).and(w.head).map(|h| h.offset_ms.round() as i64),
     })
 }
@@ -200,6 +202,7 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
             "face_ratio": round3(s.face_ratio()),
             "audio_ratio": round3(s.audio_ratio()),
             "verdict": s.verdict().map(|v| v.as_str()),
+            "no_verdict_reason": s.no_verdict_reason(),
             "score": s.score().map(round3),
             "alert_windows": s.alert_windows,
             "av_offset_ms": s.sync.map(|e| e.offset_ms.round() as i64),
@@ -241,7 +244,7 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
                 s.windows
             ),
             (Some(v), None) => writeln!(out, "verdict: {}", v.as_str()),
-            (None, _) => writeln!(out, "verdict: none (the manifest has no temporal head)"),
+            (None, _) => writeln!(out, "verdict: none ({})", s.no_verdict_reason().unwrap_or_default()),
         }
     }
 }
