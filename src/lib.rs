@@ -3,6 +3,14 @@
 //! A bot that joins a video call as one more participant, watches and listens to everyone else, and tells
 //! the call when a face or a voice is not real. This crate holds the engine and the bot.
 //!
+//! **What it detects** (figures in the README and `models/cards/temporal_head.md`): lips and voice out of
+//! step (lip-sync drift, a dubbed or re-enacted face), raised as `alert` only when the learned head and the
+//! classical lip-sync estimator agree. A face swap, or a dub by another voice with the same timing, is shown
+//! as `suspicious` at most (the learned head alone; `analysis.head_alone_alerts` opts in to alerts). **What it
+//! does not detect**: a cloned voice over lips that move in step with it, and faces it cannot see (camera
+//! off, a codec it does not decode, frames missing), which it reports as not judged, with the reason.
+//! Any frame rate from 10 to 60 fps is judged on media time.
+//!
 //! ## Data flow (one arrow = one owner hand-off)
 //!
 //! ```text
@@ -17,12 +25,15 @@
 //!    -> crop                 analysis::crop    eye-aligned square crops sampled straight from I420
 //!    -> lips                 FaceMesh (468 points) -> mouth opening / width / velocity
 //!    -> spatial              backbone (EfficientNet-Lite0 by default) -> embedding
-//!    -> audio                analysis::audio   log-mel, envelope, onsets on the video frame clock
+//!    -> audio                analysis::audio   log-mel, envelope, onsets on the video frame clock (and on the
+//!                                              head's 40 ms grid)
 //!    -> detectors            plugin-api `Detector`s; built in: analysis::lipsync (offset + confidence)
 //!    -> feature rows         analysis::temporal: one row per frame (face, lips, change cues, audio, embedding)
-//!  per window (3.2 s, every 1.6 s; live every 0.8 s)
-//!    -> temporal head        Bi-LSTM over the rows on a 40 ms grid + the lip-sync curve -> p(fake), offset
-//!    -> verdict              analysis::verdict: clear / suspicious / alert / no-face / no-audio, hysteresis
+//!  per window (3.2 s, every 1.6 s; live every 0.2 s)
+//!    -> temporal head        Bi-LSTM over the rows on a 40 ms grid of media time (rows interpolated between
+//!                            the frames around each slot: any frame rate) + the lip-sync curve -> p(fake)
+//!    -> verdict              analysis::verdict: clear / suspicious / alert (two detectors agree) / no-face /
+//!                            no-audio / not judged (with a reason), hysteresis
 //!    -> window reports       analysis::Output::Window, polled by the caller
 //!  alerts                    alerts::Signer (Ed25519 key, made on first run), alerts::Outbox: signed hello /
 //!                            verdict (on each change) / heartbeat -> the guard's data channel (guard::session)

@@ -21,7 +21,7 @@
 //            Chromium's fake camera falls behind its fake microphone for good after every stall)
 //   debug=1  janus.js debug logging
 // For a test driver: window.R (state and logs, see below), window.leave() (leave the room and stop).
-import { GuardVerifier, splitSigned, verify, keyId, TYPES } from "./deepfake-guard.mjs";
+import { GuardVerifier, splitSigned, verify, keyId, notJudgedText, TYPES } from "./deepfake-guard.mjs";
 
 const q = new URLSearchParams(location.search);
 const ROOM = parseInt(q.get("room") || "4321", 10);
@@ -165,6 +165,9 @@ function setState(id, m, t, via) {
   const st = {
     state: m.state, score: m.score ?? null, display: (m.participant && m.participant.display) || m.display || prev.display,
     signals: m.signals || (prev.state === m.state ? prev.signals : null), t, via,
+    notJudged: m.not_judged || null,
+    // when the judgement was made: a verdict is judged as it is sent; a heartbeat says how old its state is
+    judgedAt: m.age_ms != null ? t - m.age_ms : (via === "verdict" && !m.not_judged ? t : prev.judgedAt ?? null),
   };
   R.states[id] = st;
   if (st.state === "alert" && !R.firstAlertAt[id]) R.firstAlertAt[id] = t;
@@ -674,6 +677,7 @@ function describe(st) {
   const parts = [];
   if (st.score != null) parts.push("p(fake) " + Number(st.score).toFixed(2));
   const sg = st.signals || {};
+  if (sg.evidence && sg.evidence.length) parts.push("evidence: " + sg.evidence.join(" + "));
   if (sg.lipsync != null) parts.push("lip-sync " + Number(sg.lipsync).toFixed(2));
   if (sg.visual != null) parts.push("visual " + Number(sg.visual).toFixed(2));
   if (sg.av_offset_ms != null) parts.push("A/V " + (sg.av_offset_ms > 0 ? "+" : "") + Math.round(sg.av_offset_ms) + " ms");
@@ -698,9 +702,10 @@ function render() {
     const st = pid && R.states[pid];
     let cls = "none", text = "not yet checked", detail = "";
     if (st) {
-      cls = st.state in LABELS ? st.state : "none";
-      text = LABELS[st.state] || st.state;
-      detail = [describe(st), "updated " + fmtAgo(now - st.t)].filter(Boolean).join(" \u00B7 ");
+      cls = st.notJudged ? "not-judged" : st.state in LABELS ? st.state : "none";
+      text = st.notJudged ? "not judged: " + notJudgedText(st.notJudged) : LABELS[st.state] || st.state;
+      const judged = st.judgedAt != null ? "judged " + fmtAgo(now - st.judgedAt) : "";
+      detail = [describe(st), judged, "updated " + fmtAgo(now - st.t)].filter(Boolean).join(" \u00B7 ");
       if (st.state === "alert") alerts.push({ name: t.who.textContent, st });
     } else if (!R.guardPresent) {
       text = "not checked (no guard)";

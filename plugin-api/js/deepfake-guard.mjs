@@ -36,6 +36,19 @@ function b64decode(s) {
   return new Uint8Array(Buffer.from(s, "base64"));
 }
 
+// Why the guard does not judge a participant now (a verdict's or heartbeat entry's `not_judged`, sent with
+// state "no-face"), in words for a badge. A reason this version does not know reads as "other".
+export const NOT_JUDGED = Object.freeze({
+  "too-few-frames": "frames missing from the video",
+  "over-capacity": "guard over its capacity",
+  "camera-off": "camera off (no video)",
+  "unsupported-codec": "video codec the guard does not decode",
+  other: "cannot be judged now",
+});
+export function notJudgedText(reason) {
+  return typeof reason === "string" && Object.hasOwn(NOT_JUDGED, reason) ? NOT_JUDGED[reason] : NOT_JUDGED.other;
+}
+
 /** Split a wire text into the signed payload text and the signature bytes; null if it is not signed. */
 export function splitSigned(wire) {
   if (typeof wire !== "string") return null;

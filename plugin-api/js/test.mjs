@@ -82,3 +82,14 @@ test("trust on a self-signed hello only from the expected bot and key", async ()
   const swapped = await signWith(other.privateKey, payload);
   assert.equal(await GuardVerifier.fromHello(swapped), null);
 });
+
+test("not-judged reasons read as words, unknown ones as 'other'", async () => {
+  const { notJudgedText, NOT_JUDGED } = await import("./deepfake-guard.mjs");
+  assert.equal(notJudgedText("camera-off"), NOT_JUDGED["camera-off"]);
+  assert.equal(notJudgedText("unsupported-codec"), NOT_JUDGED["unsupported-codec"]);
+  for (const odd of ["tab-hidden", "__proto__", "constructor", undefined, 7]) assert.equal(notJudgedText(odd), NOT_JUDGED.other);
+  const key = await importPublicKey(TEST_KEY);
+  const r = await verify(wire("verdict-not-judged.json"), key);
+  assert.equal(r.ok, true);
+  assert.equal(notJudgedText(r.message.not_judged), NOT_JUDGED["camera-off"]);
+});

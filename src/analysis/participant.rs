@@ -186,6 +186,8 @@ pub struct Summary {
     pub analysed_frames: u64,
     pub face_frames: u64,
     pub audio_frames: u64,
+    /// Frames whose audio is louder than silence (see `SPEECH_LEVEL_DB`).
+    pub loud_frames: u64,
     pub detections_run: u64,
     pub windows: u64,
     pub sync: Option<SyncEstimate>,
@@ -218,7 +220,10 @@ impl Summary {
     /// but no window judged ([`no_verdict_reason`](Self::no_verdict_reason) says why).
     pub fn verdict(&self) -> Option<Verdict> {
         let cfg = self.verdict_config.as_ref()?;
-        Verdict::from_totals(self.face_ratio(), self.audio_ratio(), self.score(), self.alert_windows, cfg)
+        // A silent track is no audio to judge the lips by.
+        let silent = (self.loud_frames as f32) < MIN_LOUD_SHARE * self.analysed_frames as f32;
+        let audio_ratio = if silent { 0.0 } else { self.audio_ratio() };
+        Verdict::from_totals(self.face_ratio(), audio_ratio, self.score(), self.alert_windows, cfg)
     }
 
     /// Why [`verdict`](Self::verdict) is `None`, in words.
@@ -285,7 +290,16 @@ struct Tally {
     has_face: bool,
     mouth_open: f32,
     has_audio: bool,
+    /// Audio louder than [`SPEECH_LEVEL_DB`] (speech, not silence or a room's hiss).
+    loud: bool,
 }
+
+/// Frame audio level (dBFS) above which a frame's audio counts as sound to check the lips against.
+const SPEECH_LEVEL_DB: f32 = -45.0;
+/// A window in which fewer than this share of frames carry such sound is judged as without audio (`no-audio`):
+/// a muted microphone sends silence, and lips that move over silence are what a muted speaker looks like, not a
+/// manipulation the guard can tell.
+const MIN_LOUD_SHARE: f32 = 0.1;
 
 /// Lip-sync confidence above which a window's small offset is taken as the client's own (see
 /// `AnalyzerConfig::natural_offset_ms`).
@@ -708,12 +722,14 @@ impl Analyzer {
         }
         self.summary.face_frames += rec.face.is_some() as u64;
         self.summary.audio_frames += audio.present as u64;
+        self.summary.loud_frames += (audio.present && audio.level_db > SPEECH_LEVEL_DB) as u64;
         self.tallies.push_back(Tally {
             pts_us: rec.pts_us,
             faces: rec.faces,
             has_face: rec.face.is_some(),
             mouth_open: rec.face.as_ref().map_or(0.0, |f| f.mouth_open),
             has_audio: audio.present,
+            loud: audio.present && audio.level_db > SPEECH_LEVEL_DB,
         });
         Ok(())
     }
@@ -739,7 +755,7 @@ impl Analyzer {
             self.skipped.pop_front();
         }
         let skipped = self.skipped.iter().take_while(|&&t| t < window.end_us).count() as u32;
-        let (mut frames, mut face, mut faces, mut mouth, mut audio) = (0u32, 0u32, 0u32, 0.0f32, 0u32);
+        let (mut frames, mut face, mut faces, mut mouth, mut audio, mut loud) = (0u32, 0u32, 0u32, 0.0f32, 0u32, 0u32);
         for t in self.tallies.iter().take_while(|t| t.pts_us < window.end_us) {
             frames += 1;
             faces = faces.max(t.faces);
@@ -748,6 +764,7 @@ impl Analyzer {
                 mouth += t.mouth_open;
             }
             audio += t.has_audio as u32;
+            loud += t.loud as u32;
         }
         if frames == 0 {
             return Ok(());
@@ -800,7 +817,9 @@ impl Analyzer {
             temporal::shift_sync(&mut sync, natural_shift);
         }
         let face_ratio = face as f32 / frames as f32;
-        let audio_ratio = audio as f32 / frames as f32;
+        // Silence is no audio to judge the lips by (see MIN_LOUD_SHARE).
+        let silent = (loud as f32) < MIN_LOUD_SHARE * frames as f32;
+        let audio_ratio = if silent { 0.0 } else { audio as f32 / frames as f32 };
         let head = match models.head.as_mut() {
             Some(h) => Some(h.run(&self.head_frames, &sync)?).map(|mut o: HeadOutput| {
                 o.offset_ms += natural_shift * (temporal::GRID_US as f32 / 1000.0);
@@ -828,13 +847,13 @@ impl Analyzer {
         let max_held = if corroborated { MAX_HELD_SHARE_CORROBORATED } else { MAX_HELD_SHARE };
         let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
             && held as f32 <= max_held * self.head_seqs.len() as f32;
-        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete);
+        let score = head.map(|h| h.p_fake).filter(|_| face_ratio >= min_face && complete && !silent);
         if let Some(h) = head {
             signals
                 .push(("temporal".to_string(), Signal::new(score, 1.0).with_av_offset_ms(score.map(|_| h.offset_ms))));
         }
         // Why a window with a face has no score: the guard skipped frames to keep up, or frames are missing.
-        let unjudged = (head.is_some() && score.is_none() && face_ratio >= min_face).then(|| {
+        let unjudged = (head.is_some() && score.is_none() && face_ratio >= min_face && !silent).then(|| {
             if skipped as f32 > MAX_SKIPPED_SHARE * (frames + skipped) as f32 {
                 NotJudged::OverCapacity
             } else {

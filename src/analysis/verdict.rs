@@ -130,10 +130,10 @@ impl Verdict {
         let high = score.is_some_and(|s| s >= cfg.alert);
         if alert_windows > 0 || (high && cfg.head_alone_alerts) {
             Some(Verdict::Fake)
-        } else if high {
-            Some(Verdict::Suspicious)
         } else if audio_ratio < cfg.min_audio_ratio {
             Some(Verdict::NoAudio)
+        } else if high {
+            Some(Verdict::Suspicious)
         } else {
             score.map(|_| Verdict::Genuine)
         }

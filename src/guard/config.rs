@@ -67,10 +67,16 @@ pub struct AnalysisConfig {
     pub threads: usize,
     /// Time between two analysis windows (the window itself is the head's 3.2 s), milliseconds.
     pub hop_ms: u64,
-    /// Windows in a row at or above the operating threshold that raise an alert. Live video jitters in ways
-    /// files do not (capture offsets settling, dropped frames), so the live default asks for 9 (evidence over
-    /// 4.8 s of media with the default hop) where `scan` asks for 2 (4.8 s at its 1.6 s hop).
+    /// Windows in a row at or above the operating threshold, each corroborated by the lip-sync estimator,
+    /// that raise an alert. Live video jitters in ways files do not (capture offsets settling, dropped
+    /// frames), so the live default asks for 9 (evidence over 4.8 s of media with the default hop) where
+    /// `scan` asks for 2 (4.8 s at its 1.6 s hop).
     pub raise_windows: u32,
+    /// Whether the learned head's score alone (no corroboration by the lip-sync estimator) may raise an alert
+    /// after `raise_windows`. Off by default: on faces, voices and generators it never saw, the head can score
+    /// genuine people high, so alone it only makes a participant `suspicious`. Turning it on catches face
+    /// swaps and same-timing dubs as alerts too, at the price of false alerts on unfamiliar faces.
+    pub head_alone_alerts: bool,
     /// Windows in a row scored 0.95 or more, while the lip-sync estimator confidently measures an A/V offset
     /// beyond twice the natural range, 120 ms (lip-sync drift: two detectors agree), that raise an alert sooner (2: over
     /// 3.4 s of media with the default hop); 0 turns it off.
@@ -114,6 +120,7 @@ impl Default for AnalysisConfig {
             threads: 0,
             hop_ms: 200,
             raise_windows: 9,
+            head_alone_alerts: false,
             strong_windows: 2,
             clear_windows: 5,
             queue_frames: 75,

@@ -70,9 +70,10 @@ impl Report {
         match &out.message {
             Message::Verdict(v) => {
                 let who = v.participant.display.as_deref().unwrap_or("no name");
-                let state = match v.state {
-                    State::Alert => "ALERT (looks like a deepfake)".to_owned(),
-                    s => s.as_str().to_owned(),
+                let state = match (v.state, v.not_judged) {
+                    (_, Some(r)) => format!("not judged ({r})"),
+                    (State::Alert, _) => format!("ALERT (looks like a deepfake; evidence: {})", v.signals.evidence.join(" + ")),
+                    (s, _) => s.as_str().to_owned(),
                 };
                 let score = v.score.map_or("-".into(), |s| format!("{s:.2}"));
                 let offset = v.signals.av_offset_ms.map_or(String::new(), |o| format!("  av offset {o:+} ms"));
@@ -112,6 +113,7 @@ pub fn analyzer_config(cfg: &GuardConfig) -> AnalyzerConfig {
     AnalyzerConfig {
         hop_us: cfg.analysis.hop_ms as i64 * 1000,
         raise_windows: cfg.analysis.raise_windows,
+        head_alone_alerts: cfg.analysis.head_alone_alerts,
         strong_windows: cfg.analysis.strong_windows,
         clear_windows: cfg.analysis.clear_windows,
         ..AnalyzerConfig::default()

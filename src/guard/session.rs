@@ -27,7 +27,7 @@ use crate::media::rtc::{Peer, PeerEvent, RtcConfig, jsep};
 use crate::metrics::{MessageKind, Metrics};
 use crate::sfu::janus::{Credentials, Janus};
 use crate::sfu::videoroom::{self, RoomEvent, SubStream};
-use deepfake_guard_plugin_api::messages::Message;
+use deepfake_guard_plugin_api::messages::{Message, NotJudged, State};
 
 /// A hello goes out again with every this many heartbeats.
 const HELLO_EVERY_BEATS: u64 = 4;
@@ -101,7 +101,15 @@ type SharedRoutes = Arc<RouteTable>;
 struct Watched {
     handle: Arc<ParticipantHandle>,
     last_pli: Option<Instant>,
+    /// The publisher's video codec as Janus lists it (`None`: no active video stream).
+    video_codec: Option<String>,
+    /// Video frames received at the last check, and when that count last grew.
+    video_seen: (u64, Instant),
 }
+
+/// A participant whose video has not grown for this long is reported as not judged (camera off, audio only, or
+/// a codec the guard does not decode).
+const NO_VIDEO_AFTER: Duration = Duration::from_secs(4);
 
 pub struct Session<'a> {
     cfg: &'a GuardConfig,
@@ -156,6 +164,8 @@ impl<'a> Session<'a> {
         let mut sub: Option<(Peer, u64, mpsc::UnboundedReceiver<Value>)> = None;
         let mut heartbeat = tokio::time::interval(self.cfg.heartbeat());
         heartbeat.tick().await;
+        let mut video_check = tokio::time::interval(Duration::from_secs(1));
+        video_check.tick().await;
         let mut beats = 0u64;
 
         // From here on the peer connections exist: whatever happens, they are closed below.
@@ -195,6 +205,33 @@ impl<'a> Session<'a> {
                             "alert channel open; signing key {} (key id {})",
                             self.outbox.signer().public_key_b64(), self.outbox.signer().key_id()
                         ));
+                    }
+                    _ = video_check.tick() => {
+                        // A participant without video is never judged by windows (windows close on video
+                        // frames): say so instead of leaving its last state standing.
+                        let now = Instant::now();
+                        let mut news = Vec::new();
+                        for (id, w) in watched.iter_mut() {
+                            let n = w.handle.stats.video_in.load(std::sync::atomic::Ordering::Relaxed);
+                            if n != w.video_seen.0 {
+                                w.video_seen = (n, now);
+                            } else if now - w.video_seen.1 >= NO_VIDEO_AFTER {
+                                let reason = match w.video_codec.as_deref() {
+                                    Some(c) if !videoroom::decodes_video(c) => NotJudged::UnsupportedCodec,
+                                    _ => NotJudged::CameraOff,
+                                };
+                                let at_ms = w.handle.epoch.elapsed().as_millis() as u64;
+                                news.extend(self.outbox.not_judged(*id, reason, at_ms, unix_ms()));
+                            }
+                        }
+                        if !news.is_empty() {
+                            self.metrics.set_states(self.outbox.states());
+                            self.metrics.set_not_judged(self.outbox.reasons());
+                            for out in news {
+                                self.metrics.verdict(State::NoFace);
+                                self.send(&alert_channel, out).await;
+                            }
+                        }
                     }
                     _ = heartbeat.tick() => {
                         // Janus relays no past data: repeat the hello now and then for clients that joined after
@@ -266,6 +303,7 @@ impl<'a> Session<'a> {
                                     self.metrics.verdict(state);
                                 }
                                 self.metrics.set_states(self.outbox.states());
+                                self.metrics.set_not_judged(self.outbox.reasons());
                                 self.send(&alert_channel, out).await;
                             }
                         }
@@ -328,6 +366,12 @@ impl<'a> Session<'a> {
         my_id: u64,
         list: Vec<videoroom::Publisher>,
     ) -> anyhow::Result<()> {
+        // A publisher already watched that published again (camera on or off, another codec): its video now.
+        for p in &list {
+            if let Some(w) = watched.get_mut(&p.id) {
+                w.video_codec = p.video_codec.clone();
+            }
+        }
         let new: Vec<_> =
             list.into_iter().filter(|p| p.id != my_id && p.has_media && !watched.contains_key(&p.id)).collect();
         if new.is_empty() {
@@ -337,7 +381,8 @@ impl<'a> Session<'a> {
             let handle = Arc::new(self.workers.add(p.id));
             self.outbox.add(p.id, p.display.clone());
             self.metrics.set_states(self.outbox.states());
-            watched.insert(p.id, Watched { handle, last_pli: None });
+            let video_seen = (0, Instant::now());
+            watched.insert(p.id, Watched { handle, last_pli: None, video_codec: p.video_codec.clone(), video_seen });
             self.report.line(format!("watching participant {} ({})", p.id, p.display.as_deref().unwrap_or("no name")));
         }
         // Every stream of the feed: its audio and video are analysed, its data (if any) is read and ignored.
@@ -392,6 +437,7 @@ impl<'a> Session<'a> {
             let name = self.outbox.display(id).unwrap_or("no name").to_owned();
             self.outbox.remove(id);
             self.metrics.set_states(self.outbox.states());
+            self.metrics.set_not_judged(self.outbox.reasons());
             self.report.line(format!("participant {id} ({name}) left"));
         }
     }

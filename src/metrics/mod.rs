@@ -16,7 +16,7 @@ pub mod http;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deepfake_guard_plugin_api::messages::State;
+use deepfake_guard_plugin_api::messages::{NotJudged, State};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
@@ -37,6 +37,14 @@ fn state_labels<const N: usize>(extra: Option<&'static str>) -> [&'static str; N
         _ => panic!("state labels: {N} values from {} states and {extra:?}", STATES.len()),
     })
 }
+/// Label values of `reason` on participants not judged (the wire names of [`NotJudged`]).
+const NOT_JUDGED: [NotJudged; 5] = [
+    NotJudged::TooFewFrames,
+    NotJudged::OverCapacity,
+    NotJudged::CameraOff,
+    NotJudged::UnsupportedCodec,
+    NotJudged::Other,
+];
 /// Label values of `stage`: decoding, then the analysis stages in [`Stage`] order.
 const STAGES: [&str; 5] = ["decode", "face", "landmarks", "backbone", "temporal"];
 /// Label values of `type` on data-channel messages.
@@ -84,6 +92,8 @@ pub struct Metrics {
     pub frame_to_verdict: Histogram,
     /// Participants per current state; index 5 is `pending`.
     states: [IntGauge; 6],
+    /// Participants not judged now, by reason ([`NOT_JUDGED`] order).
+    not_judged: [IntGauge; 5],
     /// Analysis windows by their state; index 5 is `none`.
     windows: [IntCounter; 6],
     /// Verdict messages (state changes) sent, by new state.
@@ -124,6 +134,18 @@ impl Metrics {
             ),
             // `pending`: watched, not judged yet.
             state_labels::<6>(Some("pending")),
+            |v, l| v.with_label_values(&[l]),
+        );
+        let not_judged = children(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "deepfake_guard_participants_not_judged",
+                    "Participants the guard watches but cannot judge now (state no-face with a reason), by reason.",
+                ),
+                &["reason"],
+            ),
+            NOT_JUDGED.map(NotJudged::as_str),
             |v, l| v.with_label_values(&[l]),
         );
         let windows = children(
@@ -215,6 +237,7 @@ impl Metrics {
             registry,
             frame_to_verdict,
             states,
+            not_judged,
             windows,
             verdicts,
             messages,
@@ -267,6 +290,18 @@ impl Metrics {
             g.set(v);
         }
         self.participants.set(total);
+    }
+
+    /// Set the not-judged gauges from the reasons of every participant not judged now.
+    pub fn set_not_judged(&self, reasons: impl IntoIterator<Item = NotJudged>) {
+        let mut n = [0i64; NOT_JUDGED.len()];
+        for r in reasons {
+            let i = NOT_JUDGED.iter().position(|&x| x == r).unwrap_or(NOT_JUDGED.len() - 1);
+            n[i] += 1;
+        }
+        for (g, v) in self.not_judged.iter().zip(n) {
+            g.set(v);
+        }
     }
 
     /// One video frame's decode time.

@@ -12,6 +12,21 @@ pub struct Publisher {
     pub display: Option<String>,
     /// Whether it publishes audio or video (a data-only publisher, like another guard, has nothing to watch).
     pub has_media: bool,
+    /// Its video: `None` when it publishes no active video stream (audio only, camera off), else the codec
+    /// Janus names (lowercase; empty when the list does not say).
+    pub video_codec: Option<String>,
+}
+
+impl Publisher {
+    /// Whether the guard decodes this publisher's video (VP8, H.264; a list that names no codec: assumed).
+    pub fn video_decoded(&self) -> bool {
+        self.video_codec.as_deref().is_some_and(decodes_video)
+    }
+}
+
+/// Whether the guard decodes video Janus lists with this codec name (lowercase; empty: not named, assumed).
+pub fn decodes_video(codec: &str) -> bool {
+    matches!(codec, "" | "vp8" | "h264")
 }
 
 /// One stream of the subscriber connection: which publisher's media arrives on which m-line.
@@ -57,7 +72,14 @@ pub fn publishers(data: &Value) -> Vec<Publisher> {
                 // Old-style lists without streams: assume media.
                 None => true,
             };
-            Some(Publisher { id, display: p["display"].as_str().map(str::to_owned), has_media })
+            let video_codec = match p["streams"].as_array() {
+                Some(s) => s
+                    .iter()
+                    .find(|s| s["type"] == "video" && !s["disabled"].as_bool().unwrap_or(false))
+                    .map(|s| s["codec"].as_str().unwrap_or("").to_ascii_lowercase()),
+                None => Some(String::new()),
+            };
+            Some(Publisher { id, display: p["display"].as_str().map(str::to_owned), has_media, video_codec })
         })
         .collect()
 }
@@ -149,6 +171,20 @@ mod tests {
         assert!(!p[1].has_media, "a data-only publisher has nothing to analyse");
         assert_eq!((p[2].id, p[2].has_media), (13, false));
         assert_eq!(room_event(&d, 1), RoomEvent::Publishers(p));
+    }
+
+    #[test]
+    fn a_publishers_video_codec_says_whether_it_can_be_judged() {
+        let d = json!({"publishers": [
+            {"id": 1, "streams": [{"type": "audio", "codec": "opus"}, {"type": "video", "codec": "VP8"}]},
+            {"id": 2, "streams": [{"type": "audio", "codec": "opus"}]},
+            {"id": 3, "streams": [{"type": "audio"}, {"type": "video", "codec": "vp9"}]},
+            {"id": 4, "streams": [{"type": "video", "codec": "av1"}, {"type": "video", "codec": "h264", "disabled": true}]},
+            {"id": 5},
+        ]});
+        let p = publishers(&d);
+        let v: Vec<_> = p.iter().map(|p| (p.video_codec.as_deref(), p.video_decoded())).collect();
+        assert_eq!(v, [(Some("vp8"), true), (None, false), (Some("vp9"), false), (Some("av1"), false), (Some(""), true)]);
     }
 
     #[test]
