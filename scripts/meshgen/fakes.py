@@ -93,9 +93,9 @@ def jitter_track(rng, n, fps, span, mode=None, max_ms=None):
 def swap_params(rng):
     return {
         "swap_res_px": int(rng.integers(64, 161)),          # face width at which the donor face is rendered
-        "mask_shrink": float(rng.uniform(0.86, 0.98)),      # hull of the inner face, shrunk towards its centre
+        "mask_shrink": float(rng.uniform(0.80, 0.92)),      # hull of the inner face, shrunk towards its centre
         "mask_top": str(rng.choice(["brows", "mid_forehead"])),
-        "feather_px": float(rng.uniform(2.5, 9.0)),
+        "feather_frac": float(rng.uniform(0.02, 0.06)),     # seam feather (Gaussian sigma) / face width
         "colour_transfer": float(rng.uniform(0.55, 1.0)),   # 1 = donor's colour statistics fully matched
         "align_jitter_px": float(rng.uniform(0.2, 1.2)),    # per-frame noise of the donor's landmark fit
         "jitter_smooth": float(rng.uniform(0.0, 0.7)),      # AR(1) smoothing of that noise
@@ -126,7 +126,9 @@ class Swap:
         uv = rig.uv0
         v_brow = uv[M.BROWS["right"] + M.BROWS["left"], 1].min()
         top = v_brow - (0.0 if params["mask_top"] == "brows" else 0.12 * rig.fh)
-        self.mask_idx = np.nonzero(uv[:rig.n_lm, 1] >= top)[0]
+        sel = uv[:rig.n_lm, 1] >= top
+        sel[M.FACE_OVAL] = False                       # not the outline itself: a turned donor's edge is background
+        self.mask_idx = np.nonzero(sel)[0]
         # per-frame alignment noise of the donor texture (px of the output), AR(1)-smoothed
         a = params["jitter_smooth"]
         e = rng.normal(0, params["align_jitter_px"], (n, 2))
@@ -141,7 +143,7 @@ class Swap:
         hull = cv2.convexHull(Pl[self.mask_idx].astype(np.float32)).reshape(-1, 2)
         c = hull.mean(0)
         hull = c + (hull - c) * self.p["mask_shrink"]
-        fe = self.p["feather_px"]
+        fe = max(1.5, self.p["feather_frac"] * self.rig.fw)
         H, W = frame.shape[:2]
         x0, y0 = np.maximum(np.floor(hull.min(0) - 3 * fe).astype(int), 0)
         x1, y1 = np.minimum(np.ceil(hull.max(0) + 3 * fe).astype(int) + 1, [W, H])

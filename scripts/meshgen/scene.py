@@ -27,6 +27,16 @@ def layout(rgb, lm, W, H, v):
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     dist = cv2.distanceTransform((inside < 128).astype(np.uint8), cv2.DIST_L2, 5)
     bg = v["bg"]
+    cover = float((inside > 128).mean())
+    info = {"scale": round(float(s), 4), "photo_cover": round(cover, 3), "bg": bg["kind"]}
+    if bg["kind"] == "mirror" and cover < 0.7:
+        # a small photo mirrored would show copies of the face: a wall in the photo's border colours instead
+        edge = np.r_[rgb[:4].reshape(-1, 3), rgb[-4:].reshape(-1, 3), rgb[:, :4].reshape(-1, 3), rgb[:, -4:].reshape(-1, 3)]
+        top = rgb[: max(4, ph // 6)].reshape(-1, 3).mean(0)
+        bg = {"kind": "wall", "rgb1": [float(x) for x in top], "rgb2": [float(x) for x in edge.mean(0) * 0.9],
+              "angle_deg": 90.0, "texture": bg.get("texture", 2.0), "texture_seed": bg["texture_seed"],
+              "feather_px": bg["fallback_feather_px"]}
+        info["bg"] = "wall (photo covers %.0f %% of the frame)" % (100 * cover)
     if bg["kind"] == "mirror":
         b1 = cv2.GaussianBlur(big, (0, 0), bg["blur_px"]).astype(np.float32)
         b2 = cv2.GaussianBlur(big, (0, 0), bg["blur_px"] * 3).astype(np.float32)
@@ -51,7 +61,7 @@ def layout(rgb, lm, W, H, v):
     lm2[:, 0] = P[:, 0] * s + A[0, 2]
     lm2[:, 1] = P[:, 1] * s + A[1, 2]
     lm2[:, 2] = lm[:, 2] * s
-    return base, lm2, {"scale": round(float(s), 4)}
+    return base, lm2, info
 
 
 def lut(gain, gamma, temp, tint):

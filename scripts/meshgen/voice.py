@@ -94,7 +94,11 @@ class Espeak:
         return 0
 
     def set_voice(self, name):
-        if self.lib.espeak_SetVoiceByName(name.encode()) != 0:
+        lang, _, var = name.partition("+")
+        # espeak_SetVoiceByName looks voices up by file/name: British English's file is gmw/en
+        alias = {"en-gb": "en", "en-uk": "en"}.get(lang.lower())
+        if self.lib.espeak_SetVoiceByName(name.encode()) != 0 and not (
+                alias and self.lib.espeak_SetVoiceByName((alias + ("+" + var if var else "")).encode()) == 0):
             raise VoiceError(f"unknown espeak-ng voice '{name}' (see espeak-ng --voices; variants as name+variant)")
         self.voice = name
 
@@ -189,8 +193,8 @@ def _finish(text, x, rate, bounds, engine, voice, pre=0.020, post=0.040):
     T = len(y) / SR
     phones = []
     for s0, s1, ph, st in bounds:
-        t0 = s0 / rate - a / SR
-        t1 = s1 / rate - a / SR
+        t0 = float(s0) / rate - a / SR
+        t1 = float(s1) / rate - a / SR
         t0, t1 = max(0.0, t0), min(T, t1)
         if t1 - t0 > 1e-4:
             phones.append((round(t0, 5), round(t1, 5), ph, st))
