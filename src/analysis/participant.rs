@@ -321,8 +321,9 @@ const CORROBORATION_OFFSET_FACTOR: f32 = 2.0;
 /// Largest share of a window's frames that may have been skipped for its score to count.
 const MAX_SKIPPED_SHARE: f32 = 0.1;
 
-/// Largest share of a window's grid slots without a frame of their own for its score to count (4 of 80: a
-/// few dropped frames; a stall of 200 ms or more reads as a face swap's frozen frames to the head).
+/// Largest share of a window's grid slots inside gaps of lost frames (wider than `temporal::MAX_GAP_US`) for its
+/// score to count (4 of 80: one stall of about 300 ms; slots between the frames of a slower source are
+/// interpolated and count as covered).
 const MAX_HELD_SHARE: f32 = 0.05;
 
 /// The same, for a window in which the lip-sync estimator confidently measures drift (see `corroborated`): a
