@@ -18,6 +18,11 @@ fn the_js_module_verifies_signed_messages_and_rejects_forgeries() {
         js.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    // The runner must have run the tests, not skipped them.
-    assert!(stdout.contains("# pass 5"), "{stdout}");
+    // The runner must have run every test in the file, not skipped any: the count follows the file, so
+    // adding a test there does not break this one, and a test that stops running does.
+    let source = std::fs::read_to_string(&js).expect("read js/test.mjs");
+    let tests = source.lines().filter(|l| l.trim_start().starts_with("test(")).count();
+    assert!(tests > 0, "no test(...) calls found in {}", js.display());
+    assert!(stdout.contains(&format!("# pass {tests}\n")), "expected {tests} passing tests:\n{stdout}");
+    assert!(stdout.contains("# fail 0\n") && stdout.contains("# skipped 0\n"), "{stdout}");
 }
