@@ -1,5 +1,5 @@
 use clap::Parser;
-use deepfake_guard::cli::{Cli, Command, demo, eval, features, join, scan};
+use deepfake_guard::cli::{Cli, Command, calibrate, demo, eval, features, join, scan};
 
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -8,6 +8,7 @@ fn main() -> std::process::ExitCode {
         Command::Scan(args) => scan::run(&args),
         Command::Check { models } => scan::check(models),
         Command::Eval(args) => eval::run(&args),
+        Command::Calibrate(args) => calibrate::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Join(args) => join::run(&args),
         Command::Demo(args) => demo::run(&args),

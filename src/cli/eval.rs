@@ -43,6 +43,9 @@ pub struct EvalArgs {
     /// of as `scan` does (a window every 1.6 s).
     #[arg(long)]
     pub live: bool,
+    /// Use the manifest's thresholds as shipped, ignoring a calibration beside it (`deepfake-guard calibrate`).
+    #[arg(long)]
+    pub no_calibration: bool,
 }
 
 /// What one clip gave.
@@ -64,7 +67,7 @@ struct ClipResult {
 pub fn run(args: &EvalArgs) -> Result<()> {
     let clips = read_clip_list(&args.list)?;
     let manifest_path = args.models.clone().unwrap_or_else(Manifest::default_path);
-    let manifest = Manifest::load(&manifest_path)?;
+    let manifest = super::scan::load_manifest(&manifest_path, args.no_calibration)?;
     if !manifest.models.contains_key(crate::inference::TemporalHead::ROLE) {
         bail!("{}: no temporal head (role `temporal_head`) to evaluate", manifest_path.display());
     }
@@ -136,6 +139,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let threshold = manifest.entry(crate::inference::TemporalHead::ROLE)?.head.as_ref().map_or(0.5, |h| h.threshold);
     let mut figures = figures(&clips, &results, threshold);
     figures["failed_clips"] = json!(failed);
+    figures["calibration"] = json!(manifest.calibration.as_ref().map(|c| c.path.display().to_string()));
     if let Some(path) = &args.per_clip {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -1,5 +1,6 @@
 //! Command-line front end: argument parsing and the sub-commands. The only place that prints.
 
+pub mod calibrate;
 pub mod dataset;
 pub mod demo;
 pub mod eval;
@@ -26,6 +27,9 @@ pub enum Command {
     /// Evaluate the detector on a labelled clip list (`path,label[,offset_ms[,group]]`): AUC, accuracy,
     /// recall, offset error, false alerts per hour.
     Eval(eval::EvalArgs),
+    /// Set the temporal head's thresholds from your own genuine recordings, so that its false-alert rate on
+    /// them stays under a target (raised only; written beside the manifest, applied by scan, eval and join).
+    Calibrate(calibrate::CalibrateArgs),
     /// Export the temporal head's inputs for a labelled clip list (training data; see models/training).
     Features(features::FeaturesArgs),
     /// A whole call on this machine: Janus, this guard, a genuine and a lip-sync-fake publisher (headless

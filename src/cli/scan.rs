@@ -43,6 +43,16 @@ pub struct ScanArgs {
     /// Hop between windows in milliseconds (<= window).
     #[arg(long, default_value_t = 1600, value_parser = clap::value_parser!(u32).range(100..=60000))]
     pub hop_ms: u32,
+    /// Use the manifest's thresholds as shipped, ignoring a calibration beside it (`deepfake-guard calibrate`).
+    #[arg(long)]
+    pub no_calibration: bool,
+}
+
+/// Load the manifest at `path`, with the user's calibration unless `no_calibration` (see
+/// `inference::calibration`; `join` gets it through the same `Manifest::load`, and
+/// `DEEPFAKE_GUARD_CALIBRATION=off` turns it off there).
+pub fn load_manifest(path: &std::path::Path, no_calibration: bool) -> Result<Manifest> {
+    Ok(if no_calibration { Manifest::load_uncalibrated(path)? } else { Manifest::load(path)? })
 }
 
 pub fn run(args: &ScanArgs) -> Result<()> {
@@ -50,7 +60,7 @@ pub fn run(args: &ScanArgs) -> Result<()> {
         anyhow::bail!("--hop-ms ({}) must not exceed --window-ms ({})", args.hop_ms, args.window_ms);
     }
     let manifest_path = args.models.clone().unwrap_or_else(Manifest::default_path);
-    let manifest = Manifest::load(&manifest_path)?;
+    let manifest = load_manifest(&manifest_path, args.no_calibration)?;
     let mut models = Models::load(&manifest)?;
     let cfg = AnalyzerConfig {
         detect_every: args.detect_every,
@@ -208,6 +218,7 @@ fn print_summary(out: &mut impl Write, s: &Summary, decode_errors: u64, json: bo
             "av_offset_ms": s.sync.map(|e| e.offset_ms.round() as i64),
             "sync_confidence": s.sync.map_or(0.0, |e| round3(e.confidence)),
             "windows": s.windows,
+            "threshold": s.verdict_config.as_ref().map(|c| (c.alert as f64 * 1e4).round() / 1e4),
             "detections_run": s.detections_run,
             "decode_errors": decode_errors,
         });

@@ -111,6 +111,8 @@ pub struct Manifest {
     pub path: PathBuf,
     pub dir: PathBuf,
     pub models: BTreeMap<String, ModelEntry>,
+    /// The user's calibration applied to the temporal head's thresholds, if any ([`super::calibration`]).
+    pub calibration: Option<super::calibration::Applied>,
 }
 
 impl Manifest {
@@ -127,8 +129,26 @@ impl Manifest {
         PathBuf::from("models/manifest.json")
     }
 
-    /// Read and parse a manifest.
+    /// Read and parse a manifest, with the user's calibration applied to the temporal head's thresholds when
+    /// one was made for this head (`calibration.json` beside the manifest, or `$DEEPFAKE_GUARD_CALIBRATION`;
+    /// see [`super::calibration`]).
     pub fn load(path: &Path) -> Result<Self, InferenceError> {
+        Self::load_with(path, &super::calibration::Source::Auto)
+    }
+
+    /// Read and parse a manifest with its thresholds exactly as it states them (no calibration).
+    pub fn load_uncalibrated(path: &Path) -> Result<Self, InferenceError> {
+        Self::load_with(path, &super::calibration::Source::Off)
+    }
+
+    /// Read and parse a manifest, then apply the calibration `calibration` points to (if it fits the head).
+    pub fn load_with(path: &Path, calibration: &super::calibration::Source) -> Result<Self, InferenceError> {
+        let mut manifest = Self::parse(path)?;
+        manifest.calibration = super::calibration::apply(&mut manifest, calibration);
+        Ok(manifest)
+    }
+
+    fn parse(path: &Path) -> Result<Self, InferenceError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| InferenceError::ManifestRead { path: path.to_path_buf(), source })?;
         let file: ManifestFile = serde_json::from_str(&text)
@@ -141,7 +161,7 @@ impl Manifest {
             return Err(InferenceError::ManifestParse { path: path.to_path_buf(), source });
         }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Self { path: path.to_path_buf(), dir, models: file.models })
+        Ok(Self { path: path.to_path_buf(), dir, models: file.models, calibration: None })
     }
 
     /// The entry for `role`, or an error naming the manifest.

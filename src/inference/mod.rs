@@ -2,6 +2,7 @@
 //! load, and one typed wrapper per model role. Sessions take `&mut self` to run: each worker thread owns its
 //! own [`Models`].
 
+pub mod calibration;
 mod error;
 pub mod manifest;
 mod models;
