@@ -15,7 +15,8 @@
 // Rejection reasons: those of the verifier module (unsigned, bad-signature, replayed, ...) plus "relayed" (signed by
 // the guard but sent by another participant's feed), and before any key is trusted: no-trusted-key,
 // hello-not-from-guard, ambiguous-guard, bad-hello.
-//   vcodec   force the publisher's video codec (vp8, h264, ...)
+//   vcodec   force the publisher's video codec (vp8, h264, vp9, ...; the room must allow it)
+//   video=0  (a publisher) publish no video: audio (and data) only, as a participant with the camera off does
 //   media    publish this media file (URL, played in a loop) instead of the camera and microphone. A played file
 //            keeps its audio and video in step under CPU load, as a camera does (the e2e publishers use it;
 //            Chromium's fake camera falls behind its fake microphone for good after every stall)
@@ -32,6 +33,7 @@ const KEY = q.get("key") ? q.get("key").replace(/ /g, "+") : null; // a raw '+' 
 const GUARD_NAME = q.get("guard") || "Deepfake Guard";
 const FORGE = q.get("forge") === "1";
 const VCODEC = q.get("vcodec") || null;
+const VIDEO = q.get("video") !== "0";
 const MEDIA = q.get("media") || null;
 const RETRY_MS = 1000; // reconnect period while Janus is away
 const HEARTBEAT_STALE_MS = 10000;
@@ -39,7 +41,7 @@ const CAP = 5000; // bound on every log array
 
 const R = (window.R = {
   name: NAME, room: ROOM, server: SERVER, publish: PUBLISH, forge: FORGE,
-  myid: null, published: false, publishCount: 0, errors: [],
+  myid: null, published: false, publishCount: 0, publishedStreams: null, errors: [],
   verified: [], rejected: [], feeds: {}, present: [], labels: {},
   firstFrameAt: null, lastFirstFrameAt: null, framesEncoded: 0, mediaSeconds: null, mediaWraps: 0,
   guardKey: KEY, guardKeyId: null, trust: KEY ? "pinned" : "tofu", tofuFrom: null,
@@ -240,7 +242,11 @@ function attachPublisher(ctx) {
         R.myid = String(msg.id);
         push(R.connects, { t: Date.now(), ev: "joined", id: R.myid });
         log("joined room", ROOM, "as", R.myid, "(" + NAME + ")");
-        if (PUBLISH) { ensureTile("self", NAME, true); doPublish(ctx); }
+        if (PUBLISH) {
+          const self = ensureTile("self", NAME, true);
+          if (!VIDEO) self.novideo.textContent = "camera off";
+          doPublish(ctx);
+        }
         onPublishers(ctx, msg.publishers);
         ctx.timers.push(setInterval(() => pollStats(ctx), 500));
         ctx.timers.push(setInterval(() => reconcileTracks(ctx), 1000));
@@ -248,6 +254,7 @@ function attachPublisher(ctx) {
         if (msg.publishers) onPublishers(ctx, msg.publishers);
         if (msg.configured === "ok") {
           R.published = true; R.publishCount++;
+          R.publishedStreams = (msg.streams || []).map((s) => ({ type: s.type, mid: s.mid, codec: s.codec || null }));
           push(R.connects, { t: Date.now(), ev: "published" });
           watchFirstFrame(ctx);
           log("published", (msg.streams || []).map((s) => s.type + ":" + (s.codec || "")).join(","));
@@ -277,10 +284,12 @@ function attachPublisher(ctx) {
 // audio clock (nudged, or moved when far off), so a CPU stall drops frames instead of putting the video behind.
 // (Played by a media element with its sound, the captured audio leaves before the output device's latency and the
 // video after it: ~85 ms apart in headless Chromium.)
-// At the end of the file both start again together: the sound waits until the video plays from the start. (A
-// looping media element stalls for a moment at its wrap, and nudging it back onto a sound that looped on its own
-// time-warps the lips against the voice for a second or two: a lag that varies over time, the very mark of a
-// re-enacted face, which a genuine camera never shows.)
+// Half a second before the end of the file both start again together: the sound waits until the video plays from
+// the start. (A looping media element stalls for a moment at its wrap, and nudging it back onto a sound that looped
+// on its own time-warps the lips against the voice for a second or two: a lag that varies over time, the very mark
+// of a re-enacted face, which a genuine camera never shows.) The element must never reach its end: in Chromium an
+// element that ends ends its captured tracks for good, and the call gets no more video from this page (the guard
+// then rightly says "camera off"). So it loops too, in case a CPU stall carries it past the end before the wrap.
 let mediaPlayer = null;
 async function mediaTracks(url) {
   if (mediaPlayer) return mediaPlayer;
@@ -292,7 +301,7 @@ async function mediaTracks(url) {
   const v = document.createElement("video");
   v.src = URL.createObjectURL(new Blob([bytes], { type: r.headers.get("content-type") || "video/webm" }));
   v.muted = true;
-  v.loop = false;
+  v.loop = true; // never "ended" (see above): the wrap below restarts it first
   v.playsInline = true;
   v.style.display = "none";
   document.body.appendChild(v);
@@ -305,6 +314,7 @@ async function mediaTracks(url) {
   let src = null;
   let t0 = 0; // the AudioContext time at which the sound's (and the video's) time 0 plays
   let wrapping = false;
+  let lastT = 0;
   const startSound = (offset) => {
     if (src) { try { src.stop(); } catch (_) { /* already stopped */ } }
     src = ac.createBufferSource();
@@ -316,22 +326,27 @@ async function mediaTracks(url) {
     t0 = at - from;
   };
   startSound(v.currentTime);
-  v.addEventListener("ended", async () => {
+  const wrap = async () => {
     wrapping = true;
     R.mediaWraps++;
     if (src) { try { src.stop(); } catch (_) { /* already stopped */ } }
     v.playbackRate = 1;
-    v.currentTime = 0;
-    try {
-      await v.play();
-    } catch (e) {
-      err("media: replay: " + (e && e.message ? e.message : e));
+    if (v.currentTime > 1) {
+      const seeked = new Promise((ok) => { v.addEventListener("seeked", ok, { once: true }); setTimeout(ok, 2000); });
+      v.currentTime = 0;
+      await seeked;
+    } // else the element looped by itself: it plays from the start already
+    if (v.paused) {
+      try { await v.play(); } catch (e) { err("media: replay: " + (e && e.message ? e.message : e)); }
     }
     startSound(v.currentTime);
+    lastT = v.currentTime;
     wrapping = false;
-  });
+  };
   setInterval(() => {
     if (wrapping || v.paused || v.seeking) return;
+    if (v.currentTime >= v.duration - 0.5 || v.currentTime < lastT - 1) { wrap(); return; }
+    lastT = v.currentTime;
     const want = ac.currentTime - t0;
     const d = v.currentTime - want;
     if (Math.abs(d) > 0.12 && want < v.duration - 0.2) {
@@ -348,31 +363,54 @@ async function mediaTracks(url) {
   return mediaPlayer;
 }
 
+// The sound of a media file alone, in a loop (video=0: the camera is off, the microphone on).
+let mediaSound = null;
+async function mediaAudioTrack(url) {
+  if (mediaSound) return mediaSound;
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`media ${url}: HTTP ${r.status}`);
+  const ac = new AudioContext({ sampleRate: 48000 });
+  const sound = await ac.decodeAudioData(await r.arrayBuffer());
+  const dest = ac.createMediaStreamDestination();
+  await ac.resume();
+  const src = ac.createBufferSource();
+  src.buffer = sound;
+  src.loop = true;
+  src.connect(dest);
+  src.start();
+  R.mediaSeconds = sound.duration;
+  mediaSound = dest.stream.getAudioTracks()[0];
+  log(`publishing the sound of ${url} (${sound.duration.toFixed(2)} s, looped), no video`);
+  return mediaSound;
+}
+
 async function doPublish(ctx) {
   let audio = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
   let video = true;
   if (MEDIA) {
     try {
-      const m = await mediaTracks(MEDIA);
       // janus.js stops the tracks it was given when the publisher goes away: give it clones, keep the originals.
-      audio = m.audio.clone();
-      video = m.video.clone();
+      if (VIDEO) {
+        const m = await mediaTracks(MEDIA);
+        audio = m.audio.clone();
+        video = m.video.clone();
+      } else {
+        audio = (await mediaAudioTrack(MEDIA)).clone();
+      }
     } catch (e) {
       err("media: " + (e && e.message ? e.message : e));
       return;
     }
     if (ctx.dead) return;
   }
-  const tracks = [
-    { type: "audio", capture: audio, recv: false },
-    { type: "video", capture: video, recv: false },
-    { type: "data" },
-  ];
+  const tracks = [{ type: "audio", capture: audio, recv: false }];
+  if (VIDEO) tracks.push({ type: "video", capture: video, recv: false });
+  tracks.push({ type: "data" });
   ctx.pubH.createOffer({
     tracks,
     success(jsep) {
       if (ctx.dead) return;
-      const m = { request: "configure", audio: true, video: true, data: true };
+      const m = { request: "configure", audio: true, video: VIDEO, data: true };
       if (VCODEC) m.videocodec = VCODEC;
       ctx.pubH.send({ message: m, jsep });
     },
@@ -694,7 +732,7 @@ function render() {
   // header
   const conn = R.connected ? "Janus: connected" : `<span class="down">Janus: ${R.attempts > 1 ? "reconnecting (attempt " + R.attempts + ")" : "connecting"}</span>`;
   $("meta").innerHTML = `room <b>${ROOM}</b> \u00B7 you: <b>${esc(NAME)}</b>${R.myid ? " (feed " + R.myid + ")" : ""} \u00B7 ` +
-    `${PUBLISH ? (R.published ? "publishing" : "not publishing yet") : "viewer"}${FORGE ? " \u00B7 <b>forging</b>" : ""} \u00B7 ${conn}`;
+    `${PUBLISH ? (R.published ? "publishing" + (VIDEO ? "" : " (camera off)") : "not publishing yet") : "viewer"}${FORGE ? " \u00B7 <b>forging</b>" : ""} \u00B7 ${conn}`;
   // tiles
   const alerts = [];
   for (const [id, t] of tiles) {

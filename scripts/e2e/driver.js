@@ -6,6 +6,11 @@
 //   CLIPS (folder with alice/mallory/carol .y4m+.wav), E2E (this folder), BOT_RUNNING (1 when a bot was started)
 // Timings (seconds): OPEN_GAP_S 1.5, MALLORY_S 20 (26 with RESTART=1), CAROL_S 15, RESTART=0|1, RESTART_AFTER_S 12,
 //   RESTART_GAP_S 2, DEMO_SECONDS 60, SHOT_EVERY_S 5, FIRST_FRAME_WAIT_S 20
+// NOT_JUDGED=1 (test): bob opens first; "dave" joins with the camera off (audio only) and "erin" sends VP9 (the room
+//   allows it; the guard does not decode it); each must show "not judged" on bob's page and in the guard's /metrics
+//   (METRICS_URL, default http://127.0.0.1:9464/metrics) within NOT_JUDGED_WITHIN_S 10 s of publishing; then both
+//   leave (the gauges must go back to 0) and the call goes on as usual (alice, mallory, carol), on the m-lines they
+//   left in the guard's subscription. Writes WORK/bob-notjudged.png too.
 // Writes WORK/result.json, WORK/bob.png, WORK/bob-mallory.png + alice.png + carol.png (test), WORK/pages.log;
 // exit 1 when a check fails.
 const { chromium } = require("playwright-core");
@@ -33,6 +38,14 @@ const ROOM_PUBLISHERS = Math.max(1, Math.round(num("ROOM_PUBLISHERS", 2)));
 const ROOM_MS = num("ROOM_SECONDS", 40) * 1000;
 const SHOT_EVERY = num("SHOT_EVERY_S", 5) * 1000;
 const FIRST_FRAME_WAIT = num("FIRST_FRAME_WAIT_S", 20) * 1000;
+const NOT_JUDGED = env.NOT_JUDGED === "1";
+const NOT_JUDGED_WITHIN = num("NOT_JUDGED_WITHIN_S", 10) * 1000;
+const METRICS_URL = env.METRICS_URL || "http://127.0.0.1:9464/metrics";
+// The participants the guard cannot judge (NOT_JUDGED=1): who, what they send, and the reason the guard must give.
+const UNJUDGED = [
+  { name: "dave", clip: "alice", video: false, reason: "camera-off", what: "camera off (audio only)" },
+  { name: "erin", clip: "carol", vcodec: "vp9", reason: "unsupported-codec", what: "VP9 video" },
+];
 const T0 = Date.now();
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -68,9 +81,11 @@ async function prelaunch(clips) {
   viewerBrowser = viewerBrowser || (await launch(null));
 }
 const pages = {}; // name -> {page, browser, own}
-async function openPage(name, { pub, clip, forge, viewport }) {
-  let browser;
-  if (pub) {
+async function openPage(name, { pub, clip, forge, viewport, browser: given, video, vcodec }) {
+  let browser = given;
+  if (browser) {
+    // a browser of its own choosing (no fake-capture flags: it plays its clip)
+  } else if (pub) {
     browser = prelaunched[clip] || (await launch(clip));
     delete prelaunched[clip];
   } else {
@@ -80,15 +95,16 @@ async function openPage(name, { pub, clip, forge, viewport }) {
   const page = await ctx.newPage();
   page.on("console", (m) => pagesLog.write(`${new Date().toISOString()} <${name}> ${m.type()} ${m.text()}\n`));
   page.on("pageerror", (e) => { pagesLog.write(`${new Date().toISOString()} <${name}> PAGEERROR ${e}\n`); say(`${name}: page error ${e}`); });
-  const qs = new URLSearchParams({ room: ROOM, name, pub: pub ? "1" : "0", vcodec: VCODEC });
+  const qs = new URLSearchParams({ room: ROOM, name, pub: pub ? "1" : "0", vcodec: vcodec || VCODEC });
   if (KEY) qs.set("key", KEY);
   if (forge) qs.set("forge", "1");
-  if (pub && clip && !FAKE_CAPTURE) qs.set("media", `clips/${clip}.webm`);
+  if (video === false) qs.set("video", "0");
+  if (pub && clip && (!FAKE_CAPTURE || given)) qs.set("media", `clips/${clip}.webm`);
   if (env.GUARD_NAME) qs.set("guard", env.GUARD_NAME);
   const url = `${BASE}?${qs}`;
   await page.goto(url, { timeout: 15000 });
-  pages[name] = { page, browser, own: !!pub };
-  say(`opened ${name} (${pub ? "publishes " + clip : "viewer"}${forge ? ", forges guard messages" : ""})`);
+  pages[name] = { page, browser, own: !!pub && !given };
+  say(`opened ${name} (${pub ? "publishes " + clip + (video === false ? " without video" : "") + (vcodec ? " in " + vcodec : "") : "viewer"}${forge ? ", forges guard messages" : ""})`);
   return page;
 }
 
@@ -146,13 +162,103 @@ function janusCtl(cmd) {
 
 function pick(r) {
   if (!r) return null;
-  const { myid, published, publishCount, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
+  const { myid, published, publishCount, publishedStreams, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
     guardKey, guardKeyId, tofuFrom, states, firstAlertAt, inbound, labels, leftAt, mediaSeconds, mediaWraps } = r;
   const ids = [...new Set((connects || []).filter((c) => c.ev === "joined").map((c) => c.id))];
-  return { myid, ids, published, publishCount, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
+  return { myid, ids, published, publishCount, publishedStreams, errors, firstFrameAt, lastFirstFrameAt, framesEncoded, connects, forged, trust,
     guardKey, guardKeyId, tofuFrom, verifiedCount: (r.verified || []).length, hellos: (r.verified || []).filter((v) => v.message.type === "deepfake-guard.hello").length,
     resyncs: r.resyncs, rejectedCount: (r.rejected || []).length,
     states, firstAlertAt, inbound, labels, leftAt, mediaSeconds, mediaWraps, log: r.log };
+}
+
+// ------------------------------------------------------------------ participants the guard cannot judge
+// The guard's /metrics: the gauge deepfake_guard_participants_not_judged{reason} (null: not served or no answer).
+async function notJudgedGauge(reason) {
+  try {
+    const r = await fetch(METRICS_URL, { signal: AbortSignal.timeout(1000) });
+    const text = await r.text();
+    const m = new RegExp(`^deepfake_guard_participants_not_judged\\{reason="${reason}"\\} (\\S+)$`, "m").exec(text);
+    return m ? Number(m[1]) : null;
+  } catch (e) { return null; }
+}
+
+// What bob's page shows for `name` now: its badge, when bob verified a no-face state with this reason about it.
+async function bobShowsNotJudged(name, reason) {
+  return pages.bob.page.evaluate(async ({ name, reason }) => {
+    const R = window.R;
+    const { notJudgedText } = await import("./deepfake-guard.mjs");
+    const want = "not judged: " + notJudgedText(reason);
+    for (const id of (R.present || []).filter((id) => R.feeds[id] === name)) {
+      const st = R.states[id];
+      const badge = document.querySelector(`.tile[data-feed="${id}"] .badge`);
+      const text = badge ? badge.textContent : null;
+      if (st && st.state === "no-face" && st.notJudged === reason && text === want) return { id, text, verifiedAt: st.t, via: st.via };
+    }
+    return null;
+  }, { name, reason }).catch(() => null);
+}
+
+// Open `u`'s page, then watch from its publish (Janus's "configured") until bob's page shows it not judged and the
+// guard's /metrics counts its reason, for at most NOT_JUDGED_WITHIN + 5 s (a late answer is measured too).
+async function watchUnjudged(u, browser) {
+  const rec = { name: u.name, what: u.what, reason: u.reason, opened_at: Date.now(), published_at: null, streams: null,
+    verified_at: null, page_at: null, metrics_at: null, page_ms: null, metrics_ms: null, verified_ms: null, badge: null, via: null,
+    gauge: null };
+  await openPage(u.name, { pub: true, clip: u.clip, browser, video: u.video, vcodec: u.vcodec });
+  const p = pages[u.name].page;
+  const end0 = Date.now() + FIRST_FRAME_WAIT;
+  while (Date.now() < end0 && !rec.published_at) {
+    const c = await p.evaluate(() => (window.R.connects || []).find((c) => c.ev === "published")).catch(() => null);
+    if (c) rec.published_at = c.t;
+    else await sleep(100);
+  }
+  if (!rec.published_at) { say(`WARNING: ${u.name} did not publish within ${FIRST_FRAME_WAIT / 1000} s`); return rec; }
+  rec.streams = await p.evaluate(() => window.R.publishedStreams).catch(() => null);
+  say(`${u.name} published (${u.what}): ${JSON.stringify(rec.streams)}`);
+  const end = rec.published_at + NOT_JUDGED_WITHIN + 5000;
+  while (Date.now() < end && (!rec.page_at || !rec.metrics_at)) {
+    const [shown, gauge] = await Promise.all([rec.page_at ? null : bobShowsNotJudged(u.name, u.reason), rec.metrics_at ? null : notJudgedGauge(u.reason)]);
+    const now = Date.now();
+    if (shown) Object.assign(rec, { page_at: now, verified_at: shown.verifiedAt, badge: shown.text, via: shown.via, id: shown.id });
+    if (gauge !== null && gauge >= 1) Object.assign(rec, { metrics_at: now, gauge });
+    await sleep(200);
+  }
+  for (const k of ["page", "metrics", "verified"]) rec[k + "_ms"] = rec[k + "_at"] ? rec[k + "_at"] - rec.published_at : null;
+  say(`${u.name} (${u.what}): bob's page ${rec.page_ms != null ? "shows '" + rec.badge + "' " + rec.page_ms + " ms" : "shows no not-judged state " + (end - rec.published_at) + " ms"}` +
+    ` after publishing (verified after ${rec.verified_ms} ms, by ${rec.via}); /metrics not_judged{reason="${u.reason}"} ` +
+    (rec.metrics_ms != null ? `= ${rec.gauge} after ${rec.metrics_ms} ms` : "never >= 1"));
+  return rec;
+}
+
+// dave and erin join OPEN_GAP apart and are watched together until both show (or time out), then leave; the guard's
+// gauges must then go back to 0 (within 5 s). Returns their records; their pages' last state goes to `finals`.
+async function unjudgedParticipants(browser, finals) {
+  const tasks = [];
+  for (const u of UNJUDGED) {
+    tasks.push(watchUnjudged(u, browser).catch((e) => { say(`${u.name}: ${e}`); return { name: u.name, reason: u.reason, error: String(e) }; }));
+    await sleep(OPEN_GAP);
+  }
+  const recs = await Promise.all(tasks);
+  await shot("bob", "bob-notjudged.png");
+  await sleep(1000);
+  for (const rec of recs) {
+    if (!pages[rec.name]) continue;
+    const l = await leave(rec.name);
+    finals[rec.name] = l.final;
+    rec.left_at = l.t;
+  }
+  await browser.close().catch(() => {});
+  const left = Date.now();
+  const cleared = { at: null, gauges: null };
+  while (Date.now() < left + 5000) {
+    const g = await Promise.all(recs.map((r) => notJudgedGauge(r.reason)));
+    cleared.gauges = Object.fromEntries(recs.map((r, i) => [r.reason, g[i]]));
+    if (g.every((v) => v === 0)) { cleared.at = Date.now(); break; }
+    await sleep(200);
+  }
+  for (const rec of recs) rec.cleared_ms = cleared.at ? cleared.at - left : null;
+  say(`dave and erin left; /metrics not_judged ${JSON.stringify(cleared.gauges)} ${cleared.at ? (cleared.at - left) + " ms later" : "still, 5 s later"}`);
+  return recs;
 }
 
 // ------------------------------------------------------------------ summary and checks
@@ -199,10 +305,16 @@ function summarize(result) {
   const ma = alertAt("mallory");
   result.summary = { mallory_first_alert: ma, mallory_alert_after_first_frame_ms: ma && ev.mallory_first_frame ? ma - ev.mallory_first_frame : null,
     alice_first_alert: alertAt("alice"), carol_first_alert: alertAt("carol"), verified_by_participant: per, rejected_by_sender: rej };
+  for (const u of result.not_judged || []) result.summary[`${u.name}_first_alert`] = alertAt(u.name);
   if (ma && ev.mallory_first_frame) lines.push(`first alert for mallory on bob's page: ${((ma - ev.mallory_first_frame) / 1000).toFixed(1)} s after her first video frame`);
   else lines.push(`no alert for mallory on bob's page${ev.mallory_first_frame ? "" : " (mallory sent no video)"}`);
   lines.push("guard hellos verified per page (a page that joined after the guard's hello sees none unless the guard repeats it): " +
     Object.entries(result.pages).map(([n, p]) => `${n} ${p ? p.hellos : "-"}`).join(", "));
+  for (const u of result.not_judged || []) {
+    lines.push(`${u.name} (${u.what || u.reason}): published -> bob's page "${u.badge || "no not-judged badge"}" ` +
+      `${u.page_ms != null ? (u.page_ms / 1000).toFixed(1) + " s" : "never"} (verified ${u.verified_ms != null ? (u.verified_ms / 1000).toFixed(1) + " s" : "-"}), ` +
+      `/metrics not_judged{reason="${u.reason}"} >= 1 ${u.metrics_ms != null ? (u.metrics_ms / 1000).toFixed(1) + " s" : "never"}; first alert: ${alertAt(u.name) ? "YES" : "none"}`);
+  }
   if (result.reconnect) lines.push("reconnection after the Janus restart (ms from Janus back to page rejoined / republished): " +
     Object.entries(result.reconnect).map(([n, r]) => `${n} ${r.joined_ms ?? "never"}/${r.published_ms ?? "-"}`).join(", "));
   return lines;
@@ -210,7 +322,9 @@ function summarize(result) {
 
 function checks(result) {
   const out = [];
-  const check = (name, ok, detail = "") => out.push({ name, ok: ok === null ? null : !!ok, detail });
+  // A check is skipped only when it says so (SKIP): a value that happens to be null (no alert time, no page) fails.
+  const SKIP = Symbol("skip");
+  const check = (name, ok, detail = "") => out.push({ name, ok: ok === SKIP ? null : !!ok, detail });
   if (MODE === "room") {
     for (const [n, p] of Object.entries(result.pages)) {
       check(`${n} published`, p && p.publishCount > 0 && p.firstFrameAt, p ? `publishCount ${p.publishCount}` : "no page");
@@ -267,13 +381,35 @@ function checks(result) {
         (v.message.participants || []).some((p) => carol.has(String(p.id))));
       check("the guard followed carol, who joined after mallory left", judged);
     }
+    for (const u of result.not_judged || []) {
+      const p = result.pages[u.name];
+      const spec = UNJUDGED.find((x) => x.name === u.name) || {};
+      check(`${u.name} (${u.what}) published`, u.published_at, u.error || JSON.stringify(u.streams));
+      check(`${u.name} page had no errors`, p && p.errors && p.errors.length === 0, p && p.errors && p.errors.slice(0, 3).join(" | "));
+      const video = (u.streams || []).filter((s) => s.type === "video");
+      if (spec.video === false) check(`${u.name} sent no video`, u.streams && video.length === 0, JSON.stringify(u.streams));
+      if (spec.vcodec) {
+        check(`${u.name} sent ${spec.vcodec} video`, video.some((s) => s.codec === spec.vcodec), JSON.stringify(u.streams));
+        const frames = idsOf(u.name).map((id) => (bob.inbound[id] || {}).videoFrames || 0);
+        check(`bob decoded ${u.name}'s ${spec.vcodec} video (it reaches the call)`, frames.some((f) => f > 25), `frames ${JSON.stringify(frames)}`);
+      }
+      // (the stand-in guard page judges nobody "not judged" and serves no /metrics)
+      const bot = env.BOT_RUNNING === "1" ? (ok) => ok : () => SKIP;
+      check(`bob's page showed ${u.name} "${u.badge || "not judged: ..."}" within ${NOT_JUDGED_WITHIN / 1000} s of publishing`,
+        bot(u.page_ms != null && u.page_ms <= NOT_JUDGED_WITHIN), u.page_ms != null ? `${u.page_ms} ms` : "never");
+      check(`the guard's /metrics counted not_judged{reason="${u.reason}"} >= 1 within ${NOT_JUDGED_WITHIN / 1000} s of ${u.name} publishing`,
+        bot(u.metrics_ms != null && u.metrics_ms <= NOT_JUDGED_WITHIN), u.metrics_ms != null ? `${u.metrics_ms} ms (${u.gauge})` : "never");
+      check(`${u.name} (${u.what}) never got an alert`, !result.summary[`${u.name}_first_alert`]);
+      check(`the guard's /metrics not_judged{reason="${u.reason}"} back to 0 within 5 s of ${u.name} leaving`, bot(u.cleared_ms != null),
+        u.cleared_ms != null ? `${u.cleared_ms} ms` : "not 0");
+    }
     if (RESTART && result.events.janus_restarted) {
       const again = alertAfter("mallory", result.events.janus_restarted);
       check("the guard rejoined after the Janus restart and alerted on mallory again", again !== null,
         again ? `${again - result.events.janus_restarted} ms after Janus was back` : "no alert after the restart");
     }
   } else {
-    check("guard checks (no bot running)", null, guardVerified ? "verified messages without a bot?" : "skipped");
+    check("guard checks (no bot running)", SKIP, guardVerified ? "verified messages without a bot?" : "skipped");
   }
   if (RESTART) {
     for (const [n, r] of Object.entries(result.reconnect || {})) {
@@ -315,10 +451,22 @@ async function standin() {
 async function scenarioTest(events) {
   const finals = {};
   await prelaunch(["alice", "mallory", "carol"]);
+  // the participants the guard cannot judge play their clips (no fake-capture flags): one browser for both, started
+  // before the call as the others are
+  const unjudgedBrowser = NOT_JUDGED ? await launch(null) : null;
   await standin();
-  await openPage("alice", { pub: true, clip: "alice" });
-  await sleep(OPEN_GAP);
-  await openPage("bob", { pub: false, viewport: { width: 1400, height: 900 } });
+  const openBob = () => openPage("bob", { pub: false, viewport: { width: 1400, height: 900 } });
+  if (NOT_JUDGED) {
+    // First, with nobody else to judge (their start-up load touches no judgement): a participant with the camera
+    // off and one sending VP9, each shown "not judged", then gone.
+    await openBob();
+    events.not_judged = await unjudgedParticipants(unjudgedBrowser, finals);
+    await openPage("alice", { pub: true, clip: "alice" });
+  } else {
+    await openPage("alice", { pub: true, clip: "alice" });
+    await sleep(OPEN_GAP);
+    await openBob();
+  }
   await sleep(OPEN_GAP);
   await openPage("mallory", { pub: true, clip: "mallory", forge: true });
   const malloryOpened = Date.now();
@@ -424,6 +572,8 @@ async function scenarioDemo(events) {
       firstAlertAt: b.firstAlertAt || {}, inbound: b.inbound || {}, labels: b.labels || {} },
     events,
   };
+  result.not_judged = events.not_judged || null;
+  delete events.not_judged;
   result.reconnect = reconnectTimes(finals, events);
   const lines = summarize(result);
   result.checks = checks(result);

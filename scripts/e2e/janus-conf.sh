@@ -3,7 +3,8 @@
 #  - only the plugins/transports the harness needs, mDNS off, a small RTP port range;
 #  - loopback-only by default: transports bound to 127.0.0.1, ICE enforced as in recipes/janus/setup-janus-conf.sh
 #    (the harness runs Janus in a private network namespace with 127.0.0.2 on a non-loopback interface);
-#  - static VideoRoom rooms (they survive a Janus restart): 4321 VP8 and 4322 H.264, 8 publishers, 512 kbps,
+#  - static VideoRoom rooms (they survive a Janus restart): 4321 VP8 (VP9 allowed too, for a publisher that asks for
+#    it: the guard does not decode VP9 and must say so) and 4322 H.264, 8 publishers, 512 kbps,
 #    fir_freq = 2 (Janus asks every publisher for a keyframe every 2 s), notify_joining = true (participants, the guard
 #    too, hear of every joining participant, viewers included: a cue to repeat the hello), plus Debian's demo room 1234.
 # Usage: bash scripts/e2e/janus-conf.sh OUTDIR
@@ -52,7 +53,7 @@ room-4321: {
 	bitrate = 512000
 	fir_freq = 2
 	notify_joining = true
-	videocodec = "vp8"
+	videocodec = "vp8,vp9"
 	audiocodec = "opus"
 }
 room-4322: {

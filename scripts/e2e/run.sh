@@ -21,6 +21,8 @@
 #      timings: BOT_LEAD_S 3, OPEN_GAP_S, MALLORY_S, CAROL_S, RESTART_AFTER_S, RESTART_GAP_S, DEMO_SECONDS 60, SHOT_EVERY_S
 #      PROMETHEUS=1 (test: the real Prometheus scrapes the bot every 100 ms with deploy/prometheus/prometheus.yml and
 #                  rules.yml; at the end $WORK/prometheus.json holds the answers to the queries the e2e test checks)
+#      NOT_JUDGED=1 (test: first, "dave" publishes with the camera off (audio only) and "erin" in VP9; each must be
+#                  shown "not judged" on bob's page and in the bot's /metrics within 10 s of publishing; then they leave)
 #      FAKE_CAPTURE=1 (publishers use Chromium's fake camera + microphone on the .y4m + .wav instead of playing the .webm)
 #      NO_NETNS=1 (demo on a machine with a real interface: Janus and the page on 0.0.0.0, ICE on ICE_IP;
 #                  people open http://HOST:8000/?room=4321&name=you&key=...; see the note printed at start)
@@ -203,6 +205,9 @@ if [[ -n "$PROM_PID" ]]; then
     'histogram_quantile(0.95, sum by (le) (deepfake_guard_frame_to_verdict_seconds_bucket))' \
     'max_over_time(process_resident_memory_bytes{job="deepfake-guard"}[10m])' \
     'sum by (reason) (deepfake_guard_video_frames_dropped_total)' \
+    'max_over_time(deepfake_guard_participants_not_judged{reason="camera-off"}[10m])' \
+    'max_over_time(deepfake_guard_participants_not_judged{reason="unsupported-codec"}[10m])' \
+    'max_over_time(deepfake_guard_participant_states{state="no-face"}[10m])' \
     && echo "[$(el)] prometheus answers: $WORK/prometheus.json" || echo "run.sh: WARNING: could not query prometheus" >&2
   grep -c -- '-> ALERT' "$WORK/bot.log" > "$WORK/bot-alert-verdicts.txt"
 fi

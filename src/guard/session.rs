@@ -156,6 +156,7 @@ impl<'a> Session<'a> {
         let my_id = data["id"].as_u64().ok_or_else(|| anyhow::anyhow!("Janus did not give the guard an id: {data}"))?;
         self.outbox.set_bot_id(my_id);
         let initial = videoroom::publishers(data);
+        let joined = data.clone();
         self.report.line(format!("joined room {} as participant {my_id} ({})", cfg.room, cfg.display));
 
         let pub_peer = Peer::new(&rtc_cfg, side_sender(&peer_tx, Side::Publisher)).await?;
@@ -186,7 +187,7 @@ impl<'a> Session<'a> {
             let (open_tx, mut channel_open) = mpsc::unbounded_channel::<()>();
             spawn_channel_watch(channel.clone(), Some(open_tx), None);
             let mut alert_channel: Option<Arc<dyn DataChannel>> = None;
-            self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, initial).await?;
+            self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, initial, &joined).await?;
             loop {
                 let sub_event = async {
                     match sub.as_mut() {
@@ -250,9 +251,11 @@ impl<'a> Session<'a> {
                         if ev["janus"] == "hangup" {
                             anyhow::bail!("Janus hung up the alert channel: {}", ev["reason"]);
                         }
-                        match videoroom::room_event(&ev["plugindata"]["data"], my_id) {
+                        let data = &ev["plugindata"]["data"];
+                        match videoroom::room_event(data, my_id) {
                             RoomEvent::Publishers(list) => {
-                                self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, list).await?;
+                                self.follow(&janus, &rtc_cfg, &peer_tx, &routes, &mut watched, &mut sub, my_id, list, data)
+                                    .await?;
                             }
                             RoomEvent::Gone(id) => self.forget(id, &routes, &mut watched),
                             RoomEvent::Destroyed => return Ok(End::Evicted("the room was destroyed".into())),
@@ -353,7 +356,7 @@ impl<'a> Session<'a> {
         result
     }
 
-    /// Subscribe to the media of publishers not yet watched.
+    /// Subscribe to the media of publishers not yet watched (`list`, read from the plugin data `data`).
     #[allow(clippy::too_many_arguments)]
     async fn follow(
         &mut self,
@@ -365,6 +368,7 @@ impl<'a> Session<'a> {
         sub: &mut Option<(Peer, u64, mpsc::UnboundedReceiver<Value>)>,
         my_id: u64,
         list: Vec<videoroom::Publisher>,
+        data: &Value,
     ) -> anyhow::Result<()> {
         // A publisher already watched that published again (camera on or off, another codec): its video now.
         for p in &list {
@@ -385,8 +389,12 @@ impl<'a> Session<'a> {
             watched.insert(p.id, Watched { handle, last_pli: None, video_codec: p.video_codec.clone(), video_seen });
             self.report.line(format!("watching participant {} ({})", p.id, p.display.as_deref().unwrap_or("no name")));
         }
-        // Every stream of the feed: its audio and video are analysed, its data (if any) is read and ignored.
-        let streams: Vec<Value> = new.iter().map(|p| json!({"feed": p.id})).collect();
+        // Every stream of the feed (its audio and video are analysed, its data, if any, is read and ignored), but
+        // for video the guard does not decode.
+        let streams: Vec<Value> = new.iter().flat_map(|p| subscription(data, p.id)).collect();
+        if streams.is_empty() {
+            return Ok(()); // nothing but undecodable video: watched (and reported), nothing to receive
+        }
         let room = self.cfg.room;
         match sub {
             None => {
@@ -499,6 +507,33 @@ fn side_sender(tx: &mpsc::UnboundedSender<(Side, PeerEvent)>, side: Side) -> mps
     t
 }
 
+/// The streams of publisher `feed` (as listed in the plugin data `data`) to subscribe to: the whole feed, or, when
+/// it sends video in a codec the guard does not decode (VP9, AV1), its other streams only. Such an m-line would do
+/// worse than waste bandwidth: the subscriber connection settles the codecs of a media kind on the first m-line
+/// of that kind it negotiates, so after a VP9 one it never receives VP8 or H.264 video again (every participant
+/// after it is "camera off" to the guard until it rejoins), and it logs an error for every packet of a track it
+/// cannot open. The participant is reported `unsupported-codec` from the publisher list either way.
+fn subscription(data: &Value, feed: u64) -> Vec<Value> {
+    let id = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    let listed = data["publishers"].as_array().into_iter().flatten().find(|p| id(&p["id"]) == Some(feed));
+    let Some(streams) = listed.and_then(|p| p["streams"].as_array()) else { return vec![json!({"feed": feed})] };
+    let disabled = |s: &Value| s["disabled"].as_bool().unwrap_or(false);
+    let undecodable = |s: &Value| {
+        s["type"] == "video"
+            && !disabled(s)
+            && !videoroom::decodes_video(&s["codec"].as_str().unwrap_or("").to_ascii_lowercase())
+    };
+    if !streams.iter().any(undecodable) {
+        return vec![json!({"feed": feed})];
+    }
+    streams
+        .iter()
+        .filter(|s| !undecodable(s) && !disabled(s))
+        .filter_map(|s| s["mid"].as_str())
+        .map(|mid| json!({"feed": feed, "mid": mid}))
+        .collect()
+}
+
 fn learn_ssrcs(routes: &SharedRoutes, sdp: &str) {
     let mut r = routes.edit();
     for (mid, ssrcs) in videoroom::sdp_ssrcs_by_mid(sdp) {
@@ -592,7 +627,10 @@ async fn pump(track: Arc<dyn TrackRemote>, routes: SharedRoutes) {
     let ssrc = ssrcs[0];
     let codec = track.codec(ssrc).await.and_then(|c| Codec::from_mime(&c.mime_type));
     let Some(codec) = codec else {
-        log::warn!("track with SSRC {ssrc}: codec not supported, ignored");
+        // Read to its end and dropped: a track nobody reads fills its queue, and the connection then logs an
+        // error for every packet.
+        log::warn!("track with SSRC {ssrc}: codec not supported, its packets are dropped");
+        while next_packet(&track, &mut first).await.is_some() {}
         return;
     };
     {
@@ -701,4 +739,33 @@ async fn audio_pump(track: Arc<dyn TrackRemote>, mut first: Option<rtc::rtp::Pac
 
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_the_guard_does_not_decode_is_never_subscribed() {
+        let data = json!({"publishers": [
+            {"id": 1, "streams": [{"type": "audio", "mid": "0", "codec": "opus"}, {"type": "video", "mid": "1", "codec": "vp8"}]},
+            {"id": 2, "streams": [{"type": "audio", "mid": "0", "codec": "opus"}, {"type": "data", "mid": "1"}]},
+            {"id": "3", "streams": [
+                {"type": "audio", "mid": "0", "codec": "opus"}, {"type": "video", "mid": "1", "codec": "VP9"},
+                {"type": "data", "mid": "2"}]},
+            {"id": 4, "streams": [{"type": "video", "mid": "0", "codec": "av1"}]},
+            {"id": 5, "streams": [{"type": "video", "mid": "0", "codec": "vp9", "disabled": true}, {"type": "audio", "mid": "1"}]},
+            {"id": 6},
+        ]});
+        // decodable video, audio only, or no stream list: the whole feed (Janus adds streams published later)
+        assert_eq!(subscription(&data, 1), [json!({"feed": 1})]);
+        assert_eq!(subscription(&data, 2), [json!({"feed": 2})]);
+        assert_eq!(subscription(&data, 6), [json!({"feed": 6})]);
+        assert_eq!(subscription(&data, 5), [json!({"feed": 5})], "a disabled stream is not offered anyway");
+        // VP9 / AV1 video: every other stream, by mid; nothing when there is nothing else
+        assert_eq!(subscription(&data, 3), [json!({"feed": 3, "mid": "0"}), json!({"feed": 3, "mid": "2"})]);
+        assert!(subscription(&data, 4).is_empty());
+        // a feed the data does not list: the whole feed
+        assert_eq!(subscription(&data, 9), [json!({"feed": 9})]);
+    }
 }
