@@ -23,7 +23,19 @@ fn reencode(src: &std::path::Path, fps: u32, dst: &std::path::Path) {
 fn clip(dir: &std::path::Path, offset_ms: i32) -> std::path::PathBuf {
     let p = dir.join(format!("clip_{offset_ms}.mp4"));
     let offset = offset_ms.to_string();
-    talkgen(&["--face", "grace_hopper", "--seconds", "10", "--seed", "5", "--offset-ms", &offset, "--out", path_str(&p), "--quiet"]);
+    talkgen(&[
+        "--face",
+        "grace_hopper",
+        "--seconds",
+        "10",
+        "--seed",
+        "5",
+        "--offset-ms",
+        &offset,
+        "--out",
+        path_str(&p),
+        "--quiet",
+    ]);
     p
 }
 
@@ -46,7 +58,8 @@ fn genuine_and_lipsync_fake_are_judged_at_15_and_30_fps() {
             assert!(summary["no_verdict_reason"].is_null(), "{what}: {summary}");
             if fake {
                 assert_eq!(summary["verdict"], "fake", "{what}: {summary}");
-                let alert = windows.iter().find(|w| w["state"] == "alert").unwrap_or_else(|| panic!("{what}: no alert"));
+                let alert =
+                    windows.iter().find(|w| w["state"] == "alert").unwrap_or_else(|| panic!("{what}: no alert"));
                 assert_eq!(alert["evidence"], serde_json::json!(["temporal", "lipsync"]), "{what}: {alert}");
                 let off = summary["av_offset_ms"].as_f64().unwrap();
                 assert!((off - 300.0).abs() <= 60.0, "{what}: offset {off}");
@@ -62,7 +75,19 @@ fn genuine_and_lipsync_fake_are_judged_at_15_and_30_fps() {
 fn a_clip_too_short_to_judge_says_why() {
     let dir = tempdir();
     let p = dir.path().join("short.mp4");
-    talkgen(&["--face", "grace_hopper", "--seconds", "1.4", "--seed", "1", "--text", "Okay.", "--out", path_str(&p), "--quiet"]);
+    talkgen(&[
+        "--face",
+        "grace_hopper",
+        "--seconds",
+        "1.4",
+        "--seed",
+        "1",
+        "--text",
+        "Okay.",
+        "--out",
+        path_str(&p),
+        "--quiet",
+    ]);
     let (_, summary) = scan_json(&[path_str(&p)]);
     assert!(summary["verdict"].is_null(), "{summary}");
     let why = summary["no_verdict_reason"].as_str().unwrap_or_else(|| panic!("no reason: {summary}"));

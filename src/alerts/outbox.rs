@@ -85,10 +85,8 @@ impl Outbox {
 
     /// A participant is being watched (its state is "not judged yet" until its first window).
     pub fn add(&mut self, id: u64, display: Option<String>) {
-        self.participants.insert(
-            id,
-            Known { display, state: None, score: None, since_ms: None, not_judged: None, judged: None },
-        );
+        self.participants
+            .insert(id, Known { display, state: None, score: None, since_ms: None, not_judged: None, judged: None });
     }
 
     pub fn remove(&mut self, id: u64) {
@@ -153,7 +151,8 @@ impl Outbox {
         let mut participant = Participant::new(id.to_string());
         participant.display = known.display.clone();
         let window = Window::new(at_ms, at_ms);
-        let mut v = Verdict::new(self.next_seq(), &self.room, participant, State::NoFace, None, window, format_sent_at(now_ms));
+        let mut v =
+            Verdict::new(self.next_seq(), &self.room, participant, State::NoFace, None, window, format_sent_at(now_ms));
         v.not_judged = Some(reason);
         Some(self.sign(Message::Verdict(v)))
     }
@@ -251,7 +250,10 @@ mod tests {
         assert_eq!(hb.seq, a.seq + 1);
         // later heartbeats say how old the judgement is; they never re-date it
         let Message::Heartbeat(hb) = parse(&o.heartbeat(9, 9_200).wire).unwrap() else { panic!() };
-        assert_eq!((hb.participants[0].window, hb.participants[0].age_ms), (Some(Window::new(1_600, 4_800)), Some(7_000)));
+        assert_eq!(
+            (hb.participants[0].window, hb.participants[0].age_ms),
+            (Some(Window::new(1_600, 4_800)), Some(7_000))
+        );
         // a reason not to judge is news, once
         let n = o.not_judged(5, NotJudged::CameraOff, 9_000, 9_300).expect("news");
         let Message::Verdict(n) = parse(&n.wire).unwrap() else { panic!() };

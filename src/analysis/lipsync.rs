@@ -5,6 +5,20 @@
 //! highest correlation (refined by a parabola through its neighbours) is the offset. A positive offset means
 //! the audio comes late, after the lips. Confidence is the peak's height above the median correlation over
 //! all lags (SyncNet's "confidence" idea), so a flat, ambiguous curve gives a low confidence.
+//!
+//! Three more facts about a peak say whether it is a measured offset or an accident of a short window, and
+//! the analyser's alert rule asks for them ([`SyncEstimate::distinct`], [`SyncEstimate::in_sync_min`]):
+//! - it must lie *inside* the searched range (a maximum on the range's edge is a curve still rising towards
+//!   lags not searched, not a peak);
+//! - it must stand above the *magnitude* of the correlation at the in-sync lags (within `in_sync_ms` of zero):
+//!   a mouth signal that is strongly tied to the sound at zero lag, with either sign, is evidence of sync, not
+//!   of an offset elsewhere;
+//! - the correlation at the in-sync lags must not be clearly negative: lips that close as the voice gets loud
+//!   are not a physical speaker but a mouth measurement that does not follow this face (seen on an animated
+//!   face whose photo shows teeth: the landmarks' inner-lip gap shrinks as the rendered mouth opens), and
+//!   such a curve's highest point can sit anywhere.
+//!
+//! The mean curve of the last few windows ([`LipSync::recent`]) is the same measurement over more speech.
 
 use std::collections::VecDeque;
 
@@ -21,11 +35,23 @@ pub struct LipSyncConfig {
     pub min_lip_std: f32,
     /// Minimum dynamic range of the audio level in the window (dB): steady noise or silence says nothing.
     pub min_audio_range_db: f32,
+    /// Lags within this of zero are "in sync" for [`SyncEstimate::margin`] and [`SyncEstimate::in_sync_min`]
+    /// (40 ms: the lags -1..=1 frames at 25 and 30 fps, lag 0 alone below 25 fps).
+    pub in_sync_ms: f32,
+    /// How far back [`LipSync::recent`] averages the windows' curves (by window end, on media time).
+    pub recent_us: i64,
 }
 
 impl Default for LipSyncConfig {
     fn default() -> Self {
-        Self { max_offset_ms: 800.0, min_coverage: 0.5, min_lip_std: 0.004, min_audio_range_db: 12.0 }
+        Self {
+            max_offset_ms: 800.0,
+            min_coverage: 0.5,
+            min_lip_std: 0.004,
+            min_audio_range_db: 12.0,
+            in_sync_ms: 40.0,
+            recent_us: 8_000_000,
+        }
     }
 }
 
@@ -46,6 +72,21 @@ pub struct SyncEstimate {
     pub confidence: f32,
     /// Correlation at the peak.
     pub peak: f32,
+    /// The peak's height above the largest magnitude of the correlation at lags within `in_sync_ms` of zero
+    /// (0 or less when the peak is itself in that band, or a strong negative correlation sits there).
+    pub margin: f32,
+    /// The lowest correlation at lags within `in_sync_ms` of zero.
+    pub in_sync_min: f32,
+    /// The peak is a maximum inside the searched lags, not on their edge.
+    pub interior: bool,
+}
+
+impl SyncEstimate {
+    /// Whether the peak is a measured offset away from sync rather than an accident of the window: inside the
+    /// searched lags and higher than the correlation's magnitude at the in-sync lags.
+    pub fn distinct(&self) -> bool {
+        self.interior && self.margin > 0.0
+    }
 }
 
 /// Lip-sync estimator; also a [`Detector`], so it runs through the same interface as plugged-in detectors.
@@ -61,6 +102,10 @@ pub struct LipSync {
     /// Frame interval the last curve was computed on.
     curve_frame_us: f32,
     frame_us: Vec<i64>,
+    /// The curves of the windows that ended in the last `recent_us` (buffers reused), with their frame
+    /// intervals and windows.
+    recent: VecDeque<(Vec<f32>, f32, Window, Option<SyncEstimate>)>,
+    recent_mean: Vec<f32>,
 }
 
 impl LipSync {
@@ -75,6 +120,8 @@ impl LipSync {
             curve: Vec::new(),
             curve_frame_us: 0.0,
             frame_us: Vec::new(),
+            recent: VecDeque::new(),
+            recent_mean: Vec::new(),
         }
     }
 
@@ -96,7 +143,35 @@ impl LipSync {
         }
         let curve: Vec<f32> = self.total_curve.iter().map(|v| (*v / self.total_windows as f64) as f32).collect();
         let frame_us = self.total_frame_us / self.total_windows as f64;
-        peak_of(&curve, frame_us as f32)
+        peak_of(&curve, frame_us as f32, self.cfg.in_sync_ms)
+    }
+
+    /// The estimate of the latest window that began at least `gap_us` before the most recent one (within the
+    /// recent set): a measurement on mostly other speech, to see whether an offset persists. `None` when the most
+    /// recent window had no estimate or no such window had one.
+    pub fn earlier(&self, gap_us: i64) -> Option<SyncEstimate> {
+        self.last?;
+        let start = self.recent.back()?.2.start_us;
+        self.recent.iter().rev().find(|(_, _, w, _)| start - w.start_us >= gap_us).and_then(|(_, _, _, e)| *e)
+    }
+
+    /// The estimate over the windows with an estimate that ended in the last `recent_us` (their mean
+    /// correlation curve), and the media time those windows span: the most recent window's measurement over
+    /// more speech. `None` unless the most recent window had an estimate; windows of another frame rate than
+    /// the last are left out.
+    pub fn recent(&mut self) -> Option<(SyncEstimate, i64)> {
+        self.last?;
+        let (len, frame_us, end) = self.recent.back().map(|(c, f, w, _)| (c.len(), *f, w.end_us))?;
+        self.recent_mean.clear();
+        self.recent_mean.resize(len, 0.0);
+        let (mut n, mut start) = (0, end);
+        for (c, _, w, _) in self.recent.iter().filter(|(c, _, _, _)| c.len() == len) {
+            self.recent_mean.iter_mut().zip(c).for_each(|(m, v)| *m += v);
+            start = start.min(w.start_us);
+            n += 1;
+        }
+        self.recent_mean.iter_mut().for_each(|m| *m /= n as f32);
+        peak_of(&self.recent_mean, frame_us, self.cfg.in_sync_ms).map(|e| (e, end - start))
     }
 
     /// Median frame interval of the history.
@@ -184,12 +259,25 @@ impl LipSync {
         self.total_windows += 1;
         self.total_frame_us += frame_us as f64;
         self.curve_frame_us = frame_us as f32;
-        peak_of(&self.curve, frame_us as f32)
+        // Windows that ended too long ago (or a bounded count) leave the recent set; their buffers are reused.
+        let mut spare = None;
+        while self.recent.len() >= 64
+            || self.recent.front().is_some_and(|(_, _, w, _)| window.end_us - w.end_us >= self.cfg.recent_us)
+        {
+            spare = self.recent.pop_front().map(|(v, _, _, _)| v);
+        }
+        let mut slot = spare.unwrap_or_default();
+        slot.clear();
+        slot.extend_from_slice(&self.curve);
+        let estimate = peak_of(&self.curve, frame_us as f32, self.cfg.in_sync_ms);
+        self.recent.push_back((slot, frame_us as f32, window, estimate));
+        estimate
     }
 }
 
-/// Peak of a correlation curve over lags `-K..=K` frames, refined by a parabola, with its confidence.
-fn peak_of(curve: &[f32], frame_us: f32) -> Option<SyncEstimate> {
+/// Peak of a correlation curve over lags `-K..=K` frames, refined by a parabola, with its confidence, its
+/// margin over the lags within `in_sync_ms` of zero and whether it lies inside the range.
+fn peak_of(curve: &[f32], frame_us: f32, in_sync_ms: f32) -> Option<SyncEstimate> {
     if curve.len() < 3 {
         return None;
     }
@@ -207,7 +295,21 @@ fn peak_of(curve: &[f32], frame_us: f32) -> Option<SyncEstimate> {
     sorted.sort_by(f32::total_cmp);
     let median = sorted[sorted.len() / 2];
     let offset_ms = (i as f32 - k_max + delta) * frame_us / 1000.0;
-    Some(SyncEstimate { offset_ms, confidence: (peak - median).clamp(0.0, 1.0), peak })
+    let band = ((in_sync_ms * 1000.0 / frame_us).floor() as usize).min(curve.len() / 2);
+    let centre = curve.len() / 2;
+    let near = &curve[centre - band..=centre + band];
+    let in_sync = near.iter().fold(0.0f32, |m, c| m.max(c.abs()));
+    let in_sync_min = near.iter().copied().fold(f32::MAX, f32::min);
+    // A peak on the first or last searched lag is the edge of a curve still rising, not a maximum.
+    let interior = i > 0 && i + 1 < curve.len();
+    Some(SyncEstimate {
+        offset_ms,
+        confidence: (peak - median).clamp(0.0, 1.0),
+        peak,
+        margin: peak - in_sync,
+        in_sync_min,
+        interior,
+    })
 }
 
 impl Detector for LipSync {
@@ -246,5 +348,6 @@ impl Detector for LipSync {
         self.total_curve.clear();
         self.total_windows = 0;
         self.last = None;
+        self.recent.clear();
     }
 }

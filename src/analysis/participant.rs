@@ -318,6 +318,31 @@ const CORROBORATION_MIN_CONFIDENCE: f32 = 0.2;
 /// one window of a demo call, -48 to -63 ms in the rest.
 const CORROBORATION_OFFSET_FACTOR: f32 = 2.0;
 
+/// How close the offsets of the window, of a window half a window earlier ([`LipSync::earlier`]) and of the mean
+/// curve of the last windows ([`LipSync::recent`]) must be for them to corroborate: three frames at 25 fps (the
+/// per-window estimate of a drift wanders by a frame or two on a generator never trained on). A drift is one
+/// offset; an accidental peak wanders further.
+const CORROBORATION_AGREE_MS: f32 = 120.0;
+
+/// How much earlier than the window a second window must begin whose own estimate measures the same offset
+/// (within `CORROBORATION_AGREE_MS`): half a window, so the two share at most half their speech (the live
+/// guard's windows, 0.2 s apart, share most of their media, and a confident wrong peak in the first seconds of
+/// a stream lasts several of them).
+const CORROBORATION_EARLIER_US: i64 = 1_600_000;
+
+/// How far the recent mean curve's peak must stand above the in-sync lags' correlation (its
+/// [`SyncEstimate::margin`]): an offset measured over 8 s of speech stands out by 0.27-0.43 for drifted clips of a
+/// generator never trained on, a run of accidental peaks in a genuine clip by 0.01-0.05 (the in-sync lags come
+/// back as the mean takes in more speech).
+const CORROBORATION_MIN_RECENT_MARGIN: f32 = 0.1;
+
+/// Lowest correlation at the in-sync lags of the recent mean curve for an offset elsewhere to corroborate.
+/// Over whole clips of a generator never trained on (meshgen), drifted clips measured -0.02..0.15 there and genuine
+/// clips of a face whose mouth measurement runs against the sound -0.17..-0.30; over 8 s, a drift of 160-280 ms
+/// dips to -0.2 at times (the speech envelope's own negative lobe lands on zero lag), which costs a window or two
+/// of such a fake, not the fake.
+const CORROBORATION_MIN_IN_SYNC: f32 = -0.1;
+
 /// Largest share of a window's frames that may have been skipped for its score to count.
 const MAX_SKIPPED_SHARE: f32 = 0.1;
 
@@ -841,10 +866,27 @@ impl Analyzer {
         // An independent second opinion for the fast alert path: the classical lip-sync estimator measures, with
         // confidence, an offset well beyond what capture paths give (lip-sync drift): twice the natural range,
         // so that a client whose own offset wanders just past the natural limit never takes the fast path.
-        let corroborated = self.lipsync.last().is_some_and(|e| {
-            e.confidence >= CORROBORATION_MIN_CONFIDENCE
-                && e.offset_ms.abs() > (CORROBORATION_OFFSET_FACTOR * natural).max(NATURAL_OFFSET_MIN_MS)
-        });
+        // The offset must be a real peak, away from sync, measured again by a window half a window earlier (on
+        // mostly other speech) and by the mean curve of the last 8 s, whose in-sync lags must not be
+        // anti-correlated (see `lipsync`'s module doc): a mouth measurement that does not follow this face finds
+        // confident peaks anywhere, for several overlapping windows in a row.
+        let limit = (CORROBORATION_OFFSET_FACTOR * natural).max(NATURAL_OFFSET_MIN_MS);
+        let offset = |e: &SyncEstimate| {
+            e.confidence >= CORROBORATION_MIN_CONFIDENCE && e.offset_ms.abs() > limit && e.distinct()
+        };
+        let earlier = self.lipsync.earlier(CORROBORATION_EARLIER_US);
+        let corroborated = match (self.lipsync.last(), self.lipsync.recent()) {
+            (Some(e), Some((r, _))) => {
+                offset(&e)
+                    && earlier
+                        .is_some_and(|p| offset(&p) && (p.offset_ms - e.offset_ms).abs() <= CORROBORATION_AGREE_MS)
+                    && r.distinct()
+                    && r.margin >= CORROBORATION_MIN_RECENT_MARGIN
+                    && (r.offset_ms - e.offset_ms).abs() <= CORROBORATION_AGREE_MS
+                    && r.in_sync_min >= CORROBORATION_MIN_IN_SYNC
+            }
+            _ => false,
+        };
         let max_held = if corroborated { MAX_HELD_SHARE_CORROBORATED } else { MAX_HELD_SHARE };
         let complete = skipped as f32 <= MAX_SKIPPED_SHARE * (frames + skipped) as f32
             && held as f32 <= max_held * self.head_seqs.len() as f32;

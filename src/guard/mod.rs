@@ -72,7 +72,9 @@ impl Report {
                 let who = v.participant.display.as_deref().unwrap_or("no name");
                 let state = match (v.state, v.not_judged) {
                     (_, Some(r)) => format!("not judged ({r})"),
-                    (State::Alert, _) => format!("ALERT (looks like a deepfake; evidence: {})", v.signals.evidence.join(" + ")),
+                    (State::Alert, _) => {
+                        format!("ALERT (looks like a deepfake; evidence: {})", v.signals.evidence.join(" + "))
+                    }
                     (s, _) => s.as_str().to_owned(),
                 };
                 let score = v.score.map_or("-".into(), |s| format!("{s:.2}"));

@@ -184,7 +184,10 @@ mod tests {
         ]});
         let p = publishers(&d);
         let v: Vec<_> = p.iter().map(|p| (p.video_codec.as_deref(), p.video_decoded())).collect();
-        assert_eq!(v, [(Some("vp8"), true), (None, false), (Some("vp9"), false), (Some("av1"), false), (Some(""), true)]);
+        assert_eq!(
+            v,
+            [(Some("vp8"), true), (None, false), (Some("vp9"), false), (Some("av1"), false), (Some(""), true)]
+        );
     }
 
     #[test]
