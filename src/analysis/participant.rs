@@ -82,7 +82,11 @@ impl Default for AnalyzerConfig {
             lipsync: LipSyncConfig::default(),
             frame_reports: false,
             verdict: None,
-            raise_windows: VerdictConfig::default().raise_windows,
+            // One corroborated window is two measurements of the offset 1.6 s apart (the window and its
+            // `LipSync::earlier` partner, the window before at scan's hop): 4.8 s of evidence, as scan's two windows
+            // in a row were before corroboration asked for the earlier one. A head score alone
+            // (`head_alone_alerts`) is counted by the same number of windows.
+            raise_windows: 1,
             strong_windows: 0,
             clear_windows: VerdictConfig::default().clear_windows,
             head_alone_alerts: false,

@@ -215,12 +215,7 @@ impl VerdictMachine {
             if let Some(s) = score {
                 if s >= self.cfg.alert {
                     // A learned score alone adds nothing to the run (nor breaks it), unless configured to.
-                    // A corroborated window carries a second, earlier measurement of the same offset (the
-                    // analyser corroborates only an offset a window half a window earlier measured too), so a
-                    // corroborated run starts with that window's evidence as well.
-                    if corroborated {
-                        self.above += if self.above == 0 { 2 } else { 1 };
-                    } else if self.cfg.head_alone_alerts {
+                    if corroborated || self.cfg.head_alone_alerts {
                         self.above += 1;
                     }
                     self.below = 0;
@@ -231,11 +226,7 @@ impl VerdictMachine {
                     self.above = 0;
                     self.below = 0;
                 }
-                self.strong = match (s >= self.cfg.strong && corroborated, self.strong) {
-                    (true, 0) => 2, // as for `above`
-                    (true, n) => n + 1,
-                    (false, _) => 0,
-                };
+                self.strong = if s >= self.cfg.strong && corroborated { self.strong + 1 } else { 0 };
                 let strong = self.cfg.strong_windows > 0 && self.strong >= self.cfg.strong_windows;
                 if !self.alerting && (self.above >= self.cfg.raise_windows || strong) {
                     self.alerting = true;
@@ -328,10 +319,8 @@ mod tests {
         assert_eq!(states, vec![Suspicious, Suspicious, Suspicious, Alert]);
         // uncorroborated windows inside a corroborated run neither add to it nor break it
         let mut m = VerdictMachine::new(cfg);
-        let states: Vec<_> = [true, false, true, false, true, true]
-            .iter()
-            .map(|&c| m.update(1.0, 1.0, Some(0.9), c, None).unwrap())
-            .collect();
+        let states: Vec<_> =
+            [true, false, true, false, true, true].iter().map(|&c| m.update(1.0, 1.0, Some(0.9), c, None).unwrap()).collect();
         assert_eq!(states, vec![Suspicious, Suspicious, Suspicious, Suspicious, Suspicious, Alert]);
         let off = VerdictConfig { raise_windows: 3, strong_windows: 0, ..VerdictConfig::default() };
         let mut m = VerdictMachine::new(off);
