@@ -68,9 +68,10 @@ pub struct AnalysisConfig {
     /// Time between two analysis windows (the window itself is the head's 3.2 s), milliseconds.
     pub hop_ms: u64,
     /// Windows in a row at or above the operating threshold, each corroborated by the lip-sync estimator,
-    /// that raise an alert. Live video jitters in ways files do not (capture offsets settling, dropped
-    /// frames), so the live default asks for 9 (evidence over 4.8 s of media with the default hop) where
-    /// `scan` asks for 2 (4.8 s at its 1.6 s hop).
+    /// that raise an alert. A corroborated window is itself two measurements 1.6 s apart (see
+    /// `analysis::participant`), and live video jitters in ways files do not (capture offsets settling,
+    /// dropped frames), so the live default asks for 9 (evidence over 6.4 s of media with the default hop)
+    /// where `scan` asks for 1 (4.8 s).
     pub raise_windows: u32,
     /// Whether the learned head's score alone (no corroboration by the lip-sync estimator) may raise an alert
     /// after `raise_windows`. Off by default: on faces, voices and generators it never saw, the head can score
@@ -79,7 +80,7 @@ pub struct AnalysisConfig {
     pub head_alone_alerts: bool,
     /// Windows in a row scored 0.95 or more, while the lip-sync estimator confidently measures an A/V offset
     /// beyond twice the natural range, 120 ms (lip-sync drift: two detectors agree), that raise an alert sooner (2: over
-    /// 3.4 s of media with the default hop); 0 turns it off.
+    /// 5.0 s of media with the default hop); 0 turns it off.
     pub strong_windows: u32,
     /// Windows in a row below the clearing threshold that end an alert or a `suspicious` state (5: 4.0 s of
     /// media with the default hop).
