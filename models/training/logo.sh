@@ -30,6 +30,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
+# The whole script is one function, read before it runs: editing this file while a run is going (renders take
+# an hour) cannot change or break that run.
+main() {
+
 SMOKE=0
 WORK="$ROOT/.cache/logo"
 JOBS="$(nproc)"
@@ -122,6 +126,8 @@ elif [ ! -x "$BIN" ]; then
     echo "logo.sh: --no-build but there is no $BIN" >&2; exit 2
 fi
 export DEEPFAKE_GUARD_CALIBRATION=off
+# a binary built elsewhere (--bin) looks for ONNX Runtime beside its own sources: point it at this checkout's
+[ -z "${ORT_DYLIB_PATH:-}" ] && [ -f "$ROOT/.ort/libonnxruntime.so" ] && export ORT_DYLIB_PATH="$ROOT/.ort/libonnxruntime.so"
 SHIPPED="$ROOT/models/manifest.json"
 
 # The manifest the features are computed with: the shipped one without any temporal head, model paths made
@@ -272,3 +278,6 @@ if [ "$TRAINING" = 1 ]; then
         "$HEAD_DIR/train.json"
 fi
 step "done"
+}
+
+main "$@"
