@@ -31,16 +31,21 @@ fn envelope(n: usize, seed: u64) -> Vec<f32> {
 
 /// Feed `n` frames where the mouth follows `env` and the audio is `env` delayed by `lag` frames.
 fn run(lag: isize, lips_move: bool, speech: bool) -> LipSync {
+    feed(7, |e| if lips_move { 0.05 + 0.3 * e } else { 0.05 }, lag, speech)
+}
+
+/// Feed 400 frames of a speech-like envelope (`seed`): the mouth opening is `mouth(envelope)` and the audio is
+/// the envelope delayed by `lag` frames (silent without `speech`); a window every 1.6 s.
+fn feed(seed: u64, mouth: impl Fn(f32) -> f32, lag: isize, speech: bool) -> LipSync {
     let n = 400;
-    let env = envelope(n + 64, 7);
+    let env = envelope(n + 64, seed);
     let mut sync = LipSync::new(LipSyncConfig::default());
     let landmarks = [[0.0f32; 3]; 468];
     for i in 0..n {
-        let mouth = if lips_move { 0.05 + 0.3 * env[i + 32] } else { 0.05 };
         let a = if speech { env[(i as isize + 32 - lag) as usize] } else { 0.0 };
         let level = if a > 0.01 { 20.0 * a.log10() } else { -60.0 };
         let mel = [0.0f32; 24];
-        let face = FaceFeatures::new([0.0; 4], 1.0, 60.0, &landmarks, mouth, 0.5, 0.0, None);
+        let face = FaceFeatures::new([0.0; 4], 1.0, 60.0, &landmarks, mouth(env[i + 32]), 0.5, 0.0, None);
         let audio = AudioFeatures::new(true, level, a, 0.0, &mel);
         sync.observe(&FrameFeatures::new(i as i64 * FRAME_US, 1, Some(face), audio));
         let t = (i as i64 + 1) * FRAME_US;
@@ -78,27 +83,9 @@ fn no_estimate_without_speech_or_without_mouth_motion() {
     assert!(run(0, false, true).overall().is_none(), "a still mouth must not give an offset");
 }
 
-/// Feed frames where the mouth *closes* as the voice gets loud (a mouth measurement that does not follow the
-/// face), in sync.
+/// The mouth *closes* as the voice gets loud (a mouth measurement that does not follow the face), in sync.
 fn run_inverted() -> LipSync {
-    let n = 400;
-    let env = envelope(n + 64, 11);
-    let mut sync = LipSync::new(LipSyncConfig::default());
-    let landmarks = [[0.0f32; 3]; 468];
-    for i in 0..n {
-        let mouth = 0.4 - 0.3 * env[i + 32];
-        let a = env[i + 32];
-        let level = if a > 0.01 { 20.0 * a.log10() } else { -60.0 };
-        let mel = [0.0f32; 24];
-        let face = FaceFeatures::new([0.0; 4], 1.0, 60.0, &landmarks, mouth, 0.5, 0.0, None);
-        let audio = AudioFeatures::new(true, level, a, 0.0, &mel);
-        sync.observe(&FrameFeatures::new(i as i64 * FRAME_US, 1, Some(face), audio));
-        let t = (i as i64 + 1) * FRAME_US;
-        if t % 1_600_000 == 0 && t >= 3_200_000 {
-            sync.assess(Window { start_us: t - 3_200_000, end_us: t });
-        }
-    }
-    sync
+    feed(11, |e| 0.4 - 0.3 * e, 0, true)
 }
 
 #[test]
