@@ -319,8 +319,10 @@ mod tests {
         assert_eq!(states, vec![Suspicious, Suspicious, Suspicious, Alert]);
         // uncorroborated windows inside a corroborated run neither add to it nor break it
         let mut m = VerdictMachine::new(cfg);
-        let states: Vec<_> =
-            [true, false, true, false, true, true].iter().map(|&c| m.update(1.0, 1.0, Some(0.9), c, None).unwrap()).collect();
+        let states: Vec<_> = [true, false, true, false, true, true]
+            .iter()
+            .map(|&c| m.update(1.0, 1.0, Some(0.9), c, None).unwrap())
+            .collect();
         assert_eq!(states, vec![Suspicious, Suspicious, Suspicious, Suspicious, Suspicious, Alert]);
         let off = VerdictConfig { raise_windows: 3, strong_windows: 0, ..VerdictConfig::default() };
         let mut m = VerdictMachine::new(off);
