@@ -213,6 +213,8 @@ mod tests {
             mouth_open: Some(0.02),
             audio_ratio: 1.0,
             sync: None,
+            sync_earlier: None,
+            sync_recent: None,
             signals: Vec::new(),
             head: Some(HeadOutput { p_fake: p, offset_ms: 300.0 }),
             score: Some(p),

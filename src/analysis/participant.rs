@@ -121,6 +121,11 @@ pub struct WindowReport {
     pub audio_ratio: f32,
     /// Lip-sync estimate of the window, if it had face, motion and sound.
     pub sync: Option<SyncEstimate>,
+    /// The estimate of the window half a window earlier ([`LipSync::earlier`]) and of the mean curve of the last
+    /// windows with the media time they span ([`LipSync::recent`]): the second and third measurements the
+    /// corroboration rule compares with `sync`.
+    pub sync_earlier: Option<SyncEstimate>,
+    pub sync_recent: Option<(SyncEstimate, i64)>,
     /// Every detector's signal, by detector name (the built-in `lipsync` first, then `temporal` when the
     /// head ran).
     pub signals: Vec<(String, Signal)>,
@@ -879,7 +884,8 @@ impl Analyzer {
             e.confidence >= CORROBORATION_MIN_CONFIDENCE && e.offset_ms.abs() > limit && e.distinct()
         };
         let earlier = self.lipsync.earlier(CORROBORATION_EARLIER_US);
-        let corroborated = match (self.lipsync.last(), self.lipsync.recent()) {
+        let recent = self.lipsync.recent();
+        let corroborated = match (self.lipsync.last(), recent) {
             (Some(e), Some((r, _))) => {
                 offset(&e)
                     && earlier
@@ -940,6 +946,8 @@ impl Analyzer {
             mouth_open: (face > 0).then(|| mouth / face as f32),
             audio_ratio,
             sync: self.lipsync.last(),
+            sync_earlier: earlier,
+            sync_recent: recent,
             signals,
             head,
             score,

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::dataset::{LabelledClip, analyse_file, read_clip_list, run_parallel};
 use super::features::default_jobs;
 use super::scan::window_score;
+use crate::analysis::lipsync::SyncEstimate;
 use crate::analysis::{AnalyzerConfig, Output, Verdict};
 use crate::inference::Manifest;
 
@@ -54,6 +55,10 @@ struct ClipResult {
     score: Option<f32>,
     verdict: Option<Verdict>,
     window_scores: Vec<f32>,
+    /// Every window's score, lip-sync measurements and state (for `--per-clip`).
+    windows: Vec<Value>,
+    /// The lip-sync estimate over the whole clip.
+    sync: Option<SyncEstimate>,
     head_offset_ms: Option<f32>,
     lipsync_offset_ms: Option<f32>,
     alerts_raised: u32,
@@ -76,6 +81,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             score: None,
             verdict: None,
             window_scores: Vec::new(),
+            windows: Vec::new(),
+            sync: None,
             head_offset_ms: None,
             lipsync_offset_ms: None,
             alerts_raised: 0,
@@ -97,6 +104,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             models,
             |o| {
                 if let Output::Window(w) = o {
+                    if args.per_clip.is_some() {
+                        r.windows.push(json!({
+                            "end_s": w.end_us as f64 / 1e6, "score": w.score, "corroborated": w.corroborated,
+                            "state": w.state.map(super::scan::state_str), "sync": w.sync.map(sync_json),
+                            "earlier": w.sync_earlier.map(sync_json),
+                            "recent": w.sync_recent.map(|(e, span)| json!({"span_s": span as f64 / 1e6, "est": sync_json(e)})),
+                        }));
+                    }
                     if let Some(s) = window_score(&w) {
                         r.window_scores.push(s);
                         offsets.extend(w.head.map(|h| h.offset_ms));
@@ -124,6 +139,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         r.verdict = summary.verdict();
         r.head_offset_ms = median(&mut offsets);
         r.lipsync_offset_ms = summary.sync.map(|s| s.offset_ms);
+        r.sync = summary.sync;
         r.alert_windows = summary.alert_windows;
         r.seconds = info.duration_us.map_or(summary.analysed_frames as f64 * 0.04, |d| d as f64 / 1e6);
         r.decode_errors = errors;
@@ -152,7 +168,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                        "score": r.score, "verdict": r.verdict.map(|v| v.as_str()),
                        "head_offset_ms": r.head_offset_ms, "lipsync_offset_ms": r.lipsync_offset_ms,
                        "alerts_raised": r.alerts_raised, "first_alert_s": r.first_alert_s,
-                       "window_scores": r.window_scores,
+                       "window_scores": r.window_scores, "sync": r.sync.map(sync_json), "windows": r.windows,
                        "decode_errors": r.decode_errors})
             )?;
         }
@@ -163,6 +179,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         print_table(&figures);
     }
     Ok(())
+}
+
+/// A lip-sync estimate as JSON (per-clip records).
+fn sync_json(e: SyncEstimate) -> Value {
+    json!({"offset_ms": e.offset_ms, "confidence": e.confidence, "peak": e.peak, "margin": e.margin,
+           "in_sync_min": e.in_sync_min, "interior": e.interior})
 }
 
 fn median(v: &mut [f32]) -> Option<f32> {
